@@ -1,0 +1,3 @@
+from dcs_mailbox.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,254 @@
+"""One TOML file, validated by pydantic; secrets come from files or the environment.
+
+Every model forbids unknown keys, so a typo fails at start with the key's dotted path
+instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from dcs_mailbox.errors import ConfigError
+
+# Deliberately loose (RFC 5321 addr-spec shape): the ministry's internal domains must pass.
+EmailAddress = Annotated[str, Field(pattern=r"^[^@\s<>]+@[^@\s<>]+$", max_length=254)]
+
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Security(StrEnum):
+    TLS = "tls"  # implicit TLS (IMAPS 993, SMTPS 465)
+    STARTTLS = "starttls"
+    PLAIN = "plain"  # loopback tests only: credentials cross the wire in clear
+
+
+class Secret(_Section):
+    """Where a password comes from: a file (systemd LoadCredential=), or an environment variable."""
+
+    password_file: Path | None = None
+    password_env: str | None = None
+    # Name of a systemd credential: read from $CREDENTIALS_DIRECTORY/<name>.
+    password_credential: str | None = None
+
+    def resolve(self, what: str) -> SecretStr | None:
+        sources = [
+            s for s in (self.password_file, self.password_env, self.password_credential) if s
+        ]
+        if len(sources) > 1:
+            raise ConfigError(
+                f"[{what}] sets more than one of password_file, password_env, "
+                "password_credential: keep one"
+            )
+        if self.password_file is not None:
+            return SecretStr(_read_secret_file(self.password_file, f"[{what}].password_file"))
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"[{what}].password_env names {self.password_env}, which is not set "
+                    "in the environment"
+                )
+            return SecretStr(value)
+        if self.password_credential is not None:
+            directory = os.environ.get("CREDENTIALS_DIRECTORY")
+            if not directory:
+                raise ConfigError(
+                    f"[{what}].password_credential is set but $CREDENTIALS_DIRECTORY is not: "
+                    "run under systemd with LoadCredential=, or use password_file"
+                )
+            path = Path(directory) / self.password_credential
+            return SecretStr(_read_secret_file(path, f"[{what}].password_credential"))
+        return None
+
+
+def _read_secret_file(path: Path, key: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from exc
+
+
+class ServerEndpoint(Secret):
+    host: str
+    port: Annotated[int, Field(gt=0, lt=65536)]
+    security: Security = Security.TLS
+    verify_certificate: bool = True
+    ca_file: Path | None = None  # extra CA bundle, e.g. the ministry's internal CA
+    username: str | None = None
+    timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+
+    @model_validator(mode="after")
+    def _refuse_insecure_remote(self) -> Self:
+        loopback = self.host in ("127.0.0.1", "::1", "localhost")
+        if self.security is Security.PLAIN and self.username and not loopback:
+            raise ValueError(
+                'security = "plain" would send the password in clear to '
+                f'{self.host}: use "tls" or "starttls" (plain is for loopback tests)'
+            )
+        return self
+
+
+class ImapSettings(ServerEndpoint):
+    port: Annotated[int, Field(gt=0, lt=65536)] = 993
+    inbox: str = "INBOX"
+    # Empty: found through SPECIAL-USE \Sent (RFC 6154), then the usual names.
+    sent_folder: str = ""
+    idle: bool = True
+    poll_interval_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # RFC 2177 §3: servers may drop an IDLE after 30 minutes; renew well before.
+    idle_renew_seconds: Annotated[float, Field(gt=0, le=1740)] = 1500.0
+    fetch_batch_size: Annotated[int, Field(gt=0, le=5000)] = 200
+    reconnect_max_seconds: Annotated[float, Field(gt=0)] = 300.0
+
+
+class SmtpSettings(ServerEndpoint):
+    port: Annotated[int, Field(gt=0, lt=65536)] = 587
+    security: Security = Security.STARTTLS
+
+
+class MailboxSettings(_Section):
+    address: EmailAddress  # the functional mailbox (sec-dcs): From of what we send
+    display_name: str = "Délégation aux coopérations de sécurité"
+    # Other addresses that are ours (aliases): mail from them is never acknowledged.
+    aliases: tuple[EmailAddress, ...] = ()
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        return frozenset(a.lower() for a in (self.address, *self.aliases))
+
+
+class IntakeSettings(_Section):
+    # Messages that arrived more than this before the first start are history:
+    # recorded, never acknowledged (answering years-old mail is a flood).
+    history_horizon_hours: Annotated[float, Field(ge=0)] = 24.0
+    # A message whose processing fails this many times is quarantined.
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 3
+
+    @property
+    def history_horizon(self) -> timedelta:
+        return timedelta(hours=self.history_horizon_hours)
+
+
+class AcknowledgementSettings(_Section):
+    # Mailman's autoresponse limit idea: one sender cannot make us mail them endlessly.
+    max_per_sender_per_day: Annotated[int, Field(ge=1)] = 5
+    retry_initial_seconds: Annotated[float, Field(gt=0)] = 30.0
+    retry_max_seconds: Annotated[float, Field(gt=0)] = 1800.0
+
+
+class ChannelSettings(_Section):
+    """A partnership served by the mailbox: CDSE first; USP, SNES, CNCC... may follow."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+    tag: Annotated[str, Field(min_length=3)]  # searched in the subject
+    partner_name: str
+    reference_prefix: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,16}$")]
+    keyword: Annotated[str, Field(pattern=r"^\$?[A-Za-z0-9_]{1,64}$")]
+    emergency_phone: Annotated[str, Field(min_length=4)]
+    template: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")] = "acknowledgement"
+
+
+class ServiceSettings(_Section):
+    data_dir: Path
+    timezone: str = "Europe/Paris"
+    templates_dir: Path = DEFAULT_TEMPLATES_DIR
+    log_level: str = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class DatabaseSettings(_Section):
+    # Empty: SQLite file in data_dir. PostgreSQL: postgresql+psycopg://user@host/db
+    url: str = ""
+
+
+class Settings(_Section):
+    service: ServiceSettings
+    database: DatabaseSettings = DatabaseSettings()
+    mailbox: MailboxSettings
+    imap: ImapSettings | None = None
+    smtp: SmtpSettings | None = None
+    intake: IntakeSettings = IntakeSettings()
+    acknowledgement: AcknowledgementSettings = AcknowledgementSettings()
+    channels: Annotated[tuple[ChannelSettings, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_channels(self) -> Self:
+        for attr in ("name", "reference_prefix", "keyword"):
+            values = [getattr(c, attr).lower() for c in self.channels]
+            if len(values) != len(set(values)):
+                raise ValueError(f"two channels share the same {attr}")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.service.data_dir / 'dcs-mailbox.sqlite3'}"
+
+    def channel(self, name: str) -> ChannelSettings:
+        for channel in self.channels:
+            if channel.name == name:
+                return channel
+        raise ConfigError(f"no channel named {name!r} in [[channels]]")
+
+
+def load_settings(path: Path) -> Settings:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file {path} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    return settings_from_dict(data, source=str(path))
+
+
+def settings_from_dict(data: dict[str, object], *, source: str = "configuration") -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"{source} is invalid:"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (typo?)"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The only room with SQLAlchemy sessions (STYLE.md): schema, engine, archive, queries."""

@@ -1,0 +1,193 @@
+"""The outbox seen from the dispatcher: plain data out, one committed transaction per call."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dcs_mailbox.store.models import (
+    MailboxItem,
+    Message,
+    OutboxMessage,
+    OutboxState,
+    Request,
+    RequestEvent,
+    RequestStatus,
+)
+
+
+@dataclass(frozen=True)
+class DueMessage:
+    outbox_id: int
+    kind: str
+    state: OutboxState
+    attempts: int
+    recipient: str
+    message_id: str
+    reference: str
+    channel: str
+    subject: str
+    received_at: datetime
+    in_reply_to: str | None
+
+
+@dataclass(frozen=True)
+class SentCopy:
+    outbox_id: int
+    message_id: str
+    raw_sha256: str
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where the request's own message sits in the mailbox (to set keywords on it)."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+
+
+class OutboxStore:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def due(self, now: datetime, limit: int = 100) -> list[DueMessage]:
+        with self.sessions() as session:
+            rows = session.execute(
+                select(OutboxMessage, Request)
+                .join(Request, OutboxMessage.request_id == Request.id)
+                .where(
+                    OutboxMessage.state.in_((OutboxState.PENDING, OutboxState.SENDING)),
+                    OutboxMessage.next_attempt_at <= now,
+                )
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .limit(limit)
+            ).all()
+            due = []
+            for row, request in rows:
+                origin = session.scalar(
+                    select(Message.message_id_header)
+                    .where(Message.request_id == request.id)
+                    .order_by(Message.id)
+                    .limit(1)
+                )
+                due.append(
+                    DueMessage(
+                        outbox_id=row.id,
+                        kind=row.kind,
+                        state=OutboxState(row.state),
+                        attempts=row.attempts,
+                        recipient=row.recipient,
+                        message_id=row.message_id_header,
+                        reference=request.reference,
+                        channel=request.channel,
+                        subject=request.subject,
+                        received_at=request.received_at,
+                        in_reply_to=origin,
+                    )
+                )
+            return due
+
+    def next_due_at(self) -> datetime | None:
+        with self.sessions() as session:
+            return session.scalar(
+                select(OutboxMessage.next_attempt_at)
+                .where(OutboxMessage.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
+                .order_by(OutboxMessage.next_attempt_at)
+                .limit(1)
+            )
+
+    def begin_attempt(self, outbox_id: int, now: datetime) -> None:
+        """Committed before the SMTP exchange: after a crash, SENDING means "this message
+        may have left", and the dispatcher looks for it before sending again."""
+        with self.sessions.begin() as session:
+            row = session.get_one(OutboxMessage, outbox_id)
+            row.state = OutboxState.SENDING
+            row.attempts += 1
+            row.next_attempt_at = now
+
+    def sent(
+        self, outbox_id: int, now: datetime, raw_sha256: str | None, *, recovered: bool = False
+    ) -> list[Placed]:
+        with self.sessions.begin() as session:
+            row = session.get_one(OutboxMessage, outbox_id)
+            row.state = OutboxState.SENT
+            row.sent_at = now
+            row.last_error = None
+            if raw_sha256:
+                row.raw_sha256 = raw_sha256
+            request = session.get_one(Request, row.request_id)
+            if request.acknowledged_at is None:
+                request.acknowledged_at = now
+                request.status = RequestStatus.ACKNOWLEDGED
+                request.updated_at = now
+            detail: dict[str, object] = {"to": row.recipient, "message_id": row.message_id_header}
+            if recovered:
+                detail["recovered"] = "envoi constaté dans le dossier des éléments envoyés"
+                if raw_sha256 is None:
+                    row.copied_to_sent_at = now
+            _event(session, row, now, "acknowledgement_sent", detail)
+            return [
+                Placed(item.folder, item.uidvalidity, item.uid)
+                for item in session.scalars(
+                    select(MailboxItem)
+                    .join(Message, MailboxItem.message_pk == Message.id)
+                    .where(Message.request_id == request.id, Message.kind == "request")
+                )
+            ]
+
+    def retry(self, outbox_id: int, now: datetime, error: str, retry_at: datetime) -> None:
+        with self.sessions.begin() as session:
+            row = session.get_one(OutboxMessage, outbox_id)
+            row.state = OutboxState.PENDING
+            row.last_error = error[:2000]
+            row.next_attempt_at = retry_at
+            _event(
+                session,
+                row,
+                now,
+                "acknowledgement_delayed",
+                {"error": error[:500], "attempt": row.attempts, "retry_at": retry_at.isoformat()},
+            )
+
+    def failed(self, outbox_id: int, now: datetime, error: str) -> None:
+        with self.sessions.begin() as session:
+            row = session.get_one(OutboxMessage, outbox_id)
+            row.state = OutboxState.FAILED
+            row.last_error = error[:2000]
+            _event(session, row, now, "acknowledgement_failed", {"error": error[:500]})
+
+    def awaiting_sent_copy(self, limit: int = 100) -> list[SentCopy]:
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.state == OutboxState.SENT,
+                    OutboxMessage.copied_to_sent_at.is_(None),
+                    OutboxMessage.raw_sha256.is_not(None),
+                )
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+            )
+            return [SentCopy(r.id, r.message_id_header, r.raw_sha256 or "") for r in rows]
+
+    def copied(self, outbox_id: int, now: datetime) -> None:
+        with self.sessions.begin() as session:
+            session.get_one(OutboxMessage, outbox_id).copied_to_sent_at = now
+
+
+def _event(
+    session: Session, row: OutboxMessage, at: datetime, type_: str, detail: dict[str, object]
+) -> None:
+    session.add(
+        RequestEvent(
+            request_id=row.request_id,
+            at=at,
+            type=type_,
+            detail=json.dumps(detail, ensure_ascii=False),
+        )
+    )

@@ -1,0 +1,369 @@
+"""Record one inbound message: one transaction, all or nothing (STYLE.md).
+
+The transaction writes the message row, its mailbox location, and for a new request
+the request, its reference number, its first events and its acknowledgement in the
+outbox. A crash anywhere before commit leaves nothing behind; re-processing after the
+commit finds the message by its sha256 and only adds what is missing (a new location).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from dcs_mailbox.config import ChannelSettings
+from dcs_mailbox.message import InboundMessage
+from dcs_mailbox.reference import format_reference, references_in
+from dcs_mailbox.store.models import (
+    IntakeFailure,
+    MailboxItem,
+    Message,
+    MessageStatus,
+    OutboxMessage,
+    OutboxState,
+    ReferenceCounter,
+    Request,
+    RequestEvent,
+    RequestStatus,
+)
+from dcs_mailbox.triage.ack_policy import decide_acknowledgement
+from dcs_mailbox.triage.verdict import Kind, Reason, Verdict
+
+ACKNOWLEDGEMENT = "acknowledgement"
+
+
+@dataclass(frozen=True)
+class Location:
+    folder: str
+    uidvalidity: int
+    uid: int
+
+
+class Disposition(StrEnum):
+    NEW_REQUEST = "new_request"
+    FOLLOWUP = "followup"
+    HISTORY = "history"
+    NOT_A_REQUEST = "not_a_request"
+    AUTOMATED = "automated"
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    disposition: Disposition
+    message_pk: int
+    request_reference: str | None = None
+    channel: str | None = None
+    acknowledgement_queued: bool = False
+    withheld: Reason | None = None
+    already_recorded: bool = False  # the same bytes were recorded before: nothing new written
+    acknowledged: bool = False
+
+
+def find_message(session: Session, sha256: str) -> Message | None:
+    return session.scalars(select(Message).where(Message.sha256 == sha256)).one_or_none()
+
+
+def add_location(
+    session: Session, message: Message, location: Location | None, now: datetime
+) -> None:
+    if location is None:
+        return
+    exists = session.scalar(
+        select(MailboxItem.id).where(
+            MailboxItem.folder == location.folder,
+            MailboxItem.uidvalidity == location.uidvalidity,
+            MailboxItem.uid == location.uid,
+        )
+    )
+    if exists is None:
+        session.add(
+            MailboxItem(
+                folder=location.folder,
+                uidvalidity=location.uidvalidity,
+                uid=location.uid,
+                message_pk=message.id,
+                seen_at=now,
+            )
+        )
+
+
+def find_thread_request(
+    session: Session, message: InboundMessage, prefixes: frozenset[str]
+) -> Request | None:
+    """The known request this message belongs to: by thread headers, then by a quoted reference."""
+    ids = message.thread_ids
+    if ids:
+        by_message = session.scalars(
+            select(Request)
+            .join(Message, Message.request_id == Request.id)
+            .where(Message.message_id_header.in_(ids))
+            .order_by(Request.id)
+            .limit(1)
+        ).first()
+        if by_message is not None:
+            return by_message
+        by_outbox = session.scalars(
+            select(Request)
+            .join(OutboxMessage, OutboxMessage.request_id == Request.id)
+            .where(OutboxMessage.message_id_header.in_(ids))
+            .limit(1)
+        ).first()
+        if by_outbox is not None:
+            return by_outbox
+    refs = references_in(message.subject, prefixes)
+    if refs:
+        return session.scalars(select(Request).where(Request.reference.in_(refs)).limit(1)).first()
+    return None
+
+
+def acks_to_recipient_since(session: Session, recipient: str, since: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.recipient == recipient,
+                OutboxMessage.kind == ACKNOWLEDGEMENT,
+                OutboxMessage.created_at >= since,
+            )
+        )
+        or 0
+    )
+
+
+def allocate_reference(session: Session, channel: ChannelSettings, year: int) -> tuple[int, str]:
+    # UPDATE first: on PostgreSQL the row lock serialises concurrent writers; SQLite has
+    # one writer at a time anyway.
+    result = session.execute(
+        update(ReferenceCounter)
+        .where(ReferenceCounter.channel == channel.name, ReferenceCounter.year == year)
+        .values(last_number=ReferenceCounter.last_number + 1)
+        .returning(ReferenceCounter.last_number)
+    ).scalar_one_or_none()
+    if result is None:
+        session.add(ReferenceCounter(channel=channel.name, year=year, last_number=1))
+        session.flush()
+        result = 1
+    return result, format_reference(channel.reference_prefix, year, result)
+
+
+def acknowledgement_message_id(reference: str, sha256: str, domain: str) -> str:
+    """Deterministic: the same request always yields the same Message-ID (idempotent sends)."""
+    return f"{reference.lower()}.accuse.{sha256[:16]}@{domain}"
+
+
+def _event(
+    request: Request, at: datetime, type_: str, detail: dict[str, object], message_pk: int | None
+) -> RequestEvent:
+    event = RequestEvent(
+        at=at, type=type_, detail=json.dumps(detail, ensure_ascii=False), message_pk=message_pk
+    )
+    request.events.append(event)
+    return event
+
+
+def _reasons_json(reasons: Iterable[Reason]) -> str:
+    return json.dumps([r.model_dump() for r in reasons], ensure_ascii=False)
+
+
+def record_inbound(
+    session: Session,
+    *,
+    message: InboundMessage,
+    verdict: Verdict,
+    arrived_at: datetime,
+    now: datetime,
+    location: Location | None,
+    channels: tuple[ChannelSettings, ...],
+    history_before: datetime | None,
+    own_domain: str,
+    zone: ZoneInfo,
+    own_addresses: frozenset[str],
+    max_acks_per_sender_per_day: int,
+) -> RecordOutcome:
+    """Write everything about one new message. The caller commits."""
+    prefixes = frozenset(c.reference_prefix for c in channels)
+    thread = find_thread_request(session, message, prefixes)
+    kind = verdict.kind
+    if thread is not None and kind in (Kind.REQUEST, Kind.OTHER) and not verdict.no_reply:
+        kind = Kind.FOLLOWUP
+    history = history_before is not None and arrived_at < history_before
+
+    row = Message(
+        sha256=message.sha256,
+        size=message.size,
+        message_id_header=(message.message_id or "")[:998] or None,
+        status=MessageStatus.RECORDED,
+        kind=kind.value,
+        tagged=verdict.tagged,
+        channel=verdict.channel,
+        history=history,
+        subject=message.subject[:1000],
+        from_address=message.sender.address[:320] if message.sender else None,
+        date_header=message.date,
+        arrived_at=arrived_at,
+        recorded_at=now,
+        reasons=_reasons_json(verdict.reasons),
+    )
+    session.add(row)
+    session.flush()
+    add_location(session, row, location, now)
+
+    if thread is not None:
+        row.request_id = thread.id
+        event_type = "followup_received" if kind is Kind.FOLLOWUP else f"{kind.value}_received"
+        _event(thread, now, event_type, {"from": row.from_address, "kind": kind.value}, row.id)
+        thread.updated_at = now
+        return RecordOutcome(Disposition.FOLLOWUP, row.id, thread.reference, thread.channel)
+
+    if kind is not Kind.REQUEST:
+        return RecordOutcome(Disposition.AUTOMATED, row.id)
+    if not verdict.tagged or verdict.channel is None:
+        return RecordOutcome(Disposition.NOT_A_REQUEST, row.id)
+    if history:
+        return RecordOutcome(Disposition.HISTORY, row.id, channel=verdict.channel)
+
+    channel = next(c for c in channels if c.name == verdict.channel)
+    year = arrived_at.astimezone(zone).year
+    number, reference = allocate_reference(session, channel, year)
+    request = Request(
+        reference=reference,
+        channel=channel.name,
+        year=year,
+        number=number,
+        requester_address=row.from_address,
+        requester_name=(message.sender.name if message.sender else "")[:255],
+        subject=row.subject,
+        received_at=arrived_at,
+        status=RequestStatus.RECEIVED,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(request)
+    session.flush()
+    row.request_id = request.id
+    _event(
+        request,
+        now,
+        "received",
+        {
+            "reasons": [r.model_dump() for r in verdict.reasons],
+            "arrived_at": arrived_at.isoformat(),
+        },
+        row.id,
+    )
+    target = message.reply_to or message.sender
+    decision = decide_acknowledgement(
+        message,
+        verdict,
+        own_addresses=own_addresses,
+        acks_to_sender_last_24h=(
+            acks_to_recipient_since(session, target.address, now - timedelta(hours=24))
+            if target is not None
+            else 0
+        ),
+        max_per_sender_per_day=max_acks_per_sender_per_day,
+    )
+    if not decision.send or decision.recipient is None:
+        reason = decision.reason
+        _event(
+            request,
+            now,
+            "acknowledgement_withheld",
+            {"reason": reason.model_dump() if reason else None},
+            None,
+        )
+        return RecordOutcome(
+            Disposition.NEW_REQUEST, row.id, reference, channel.name, withheld=reason
+        )
+    session.add(
+        OutboxMessage(
+            request_id=request.id,
+            kind=ACKNOWLEDGEMENT,
+            message_id_header=acknowledgement_message_id(reference, message.sha256, own_domain),
+            recipient=decision.recipient,
+            state=OutboxState.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    _event(request, now, "acknowledgement_queued", {"to": decision.recipient}, None)
+    return RecordOutcome(
+        Disposition.NEW_REQUEST, row.id, reference, channel.name, acknowledgement_queued=True
+    )
+
+
+def note_failure(session: Session, sha256: str, error: str, now: datetime) -> int:
+    """Count one failed attempt at a message; returns the attempts so far."""
+    failure = session.get(IntakeFailure, sha256)
+    if failure is None:
+        failure = IntakeFailure(sha256=sha256, attempts=0, first_failed_at=now, last_failed_at=now)
+        session.add(failure)
+    failure.attempts += 1
+    failure.last_error = error[:4000]
+    failure.last_failed_at = now
+    session.flush()
+    return failure.attempts
+
+
+def record_quarantine(
+    session: Session,
+    *,
+    sha256: str,
+    size: int,
+    error: str,
+    arrived_at: datetime,
+    now: datetime,
+    location: Location | None,
+) -> RecordOutcome:
+    row = Message(
+        sha256=sha256,
+        size=size,
+        status=MessageStatus.QUARANTINED,
+        kind=None,
+        subject="",
+        arrived_at=arrived_at,
+        recorded_at=now,
+        error=error[:4000],
+    )
+    session.add(row)
+    session.flush()
+    add_location(session, row, location, now)
+    return RecordOutcome(Disposition.QUARANTINED, row.id)
+
+
+def outcome_of(session: Session, row: Message) -> RecordOutcome:
+    """The outcome a message already recorded had, to re-apply its keywords idempotently."""
+    reference = None
+    acknowledged = False
+    if row.request_id is not None:
+        request = session.get_one(Request, row.request_id)
+        reference = request.reference
+        acknowledged = request.acknowledged_at is not None
+    if row.status == MessageStatus.QUARANTINED:
+        disposition = Disposition.QUARANTINED
+    elif row.history:
+        disposition = Disposition.HISTORY
+    elif row.kind == Kind.FOLLOWUP or (row.request_id is not None and row.kind != Kind.REQUEST):
+        disposition = Disposition.FOLLOWUP
+    elif row.request_id is not None:
+        disposition = Disposition.NEW_REQUEST
+    elif row.kind == Kind.REQUEST:
+        disposition = Disposition.NOT_A_REQUEST
+    else:
+        disposition = Disposition.AUTOMATED
+    return RecordOutcome(
+        disposition,
+        row.id,
+        reference,
+        row.channel,
+        already_recorded=True,
+        acknowledged=acknowledged and disposition is Disposition.NEW_REQUEST,
+    )
