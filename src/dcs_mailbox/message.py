@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict
 class Address(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    address: str  # addr-spec, lower-cased; "" when the header held no usable address
+    # addr-spec, lower-cased. May lack "@" ("mailer-daemon") or be "" (only a display
+    # name): such an address identifies a sender but is never written to.
+    address: str
     name: str = ""
 
     @property

@@ -33,14 +33,17 @@ MAX_PARTS = 500  # bounds work on "MIME bombs" (thousands of parts, deep nesting
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _WS = re.compile(r"\s+")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 def parse_message(raw: bytes) -> InboundMessage:
-    if not raw.strip():
+    # A UTF-8 BOM before the first header would hide every header.
+    raw_for_parser = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    if not raw_for_parser.strip():
         raise ParseError("empty message: no header and no body")
     defects: list[str] = []
     try:
-        msg = message_from_bytes(raw, policy=compat32)
+        msg = message_from_bytes(raw_for_parser, policy=compat32)
     except (RecursionError, MemoryError) as exc:  # pragma: no cover - parser is iterative
         raise ParseError(f"message structure cannot be parsed: {exc.__class__.__name__}") from exc
     defects.extend(_defect_names(msg.defects))
@@ -119,7 +122,9 @@ def decode_text_header(value: object, defects: list[str] | None = None) -> str:
     """Decode an unstructured header: raw 8-bit bytes and RFC 2047 encoded words, any charset."""
     if value is None:
         return ""
-    text = _undo_surrogates(str(value), defects)
+    # Unfold first (RFC 5322 §2.2.3): decode_header would otherwise eat the space of a
+    # folded line next to an encoded word ("des =?UTF-8?Q?donn=C3=A9es?= de\r\n badgeage").
+    text = _FOLD.sub("", _undo_surrogates(str(value), defects))
     if "=?" not in text:
         return text
     try:
@@ -218,9 +223,11 @@ def _addresses(values: list[str], defects: list[str]) -> tuple[Address, ...]:
     result: list[Address] = []
     for name, addr in pairs[:MAX_ADDRESSES]:
         addr = addr.strip().lower()
-        if "@" not in addr:
+        display = _fold(decode_text_header(name, defects))
+        if not addr and not display:
             continue
-        result.append(Address(address=addr, name=_fold(decode_text_header(name, defects))))
+        # Kept without "@" too ("MAILER-DAEMON"): it tells a bounce; nothing is sent there.
+        result.append(Address(address=addr, name=display))
     return tuple(result)
 
 
@@ -233,7 +240,9 @@ def _return_path(value: object) -> str | None:
     if value is None:
         return None
     text = (_plain(value) or "").strip()
-    if text in ("<>", ""):
+    if not text:
+        return None  # an empty header is no reverse-path at all, not the null one
+    if text == "<>":
         return ""
     match = re.search(r"<([^<>]*)>", text)
     return (match.group(1) if match else text).lower()

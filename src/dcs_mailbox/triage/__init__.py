@@ -1,0 +1,1 @@
+"""Pure triage: InboundMessage in, Verdict out. No database, no network, no clock."""
