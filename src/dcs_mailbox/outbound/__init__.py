@@ -1,0 +1,1 @@
+"""Renders templates and sends what the outbox holds. Never decides whether to send."""

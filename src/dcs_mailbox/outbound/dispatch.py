@@ -1,0 +1,188 @@
+"""Send what the outbox holds, exactly once as far as this side of SMTP can know.
+
+Order of one send, and what a crash at each point leaves:
+
+1. the outbox row is committed as SENDING (attempt counted);
+   crash here → row SENDING, nothing sent: the Sent-folder check finds nothing, we send.
+2. the acknowledgement goes out over SMTP;
+   crash during the exchange → the server either got the final "." or did not. We look
+   for the deterministic Message-ID in the Sent folder (submission servers that file
+   copies themselves, and our own copy from step 4, both count); not found → we send.
+3. on the server's 250 the row is committed SENT (request acknowledged), at once;
+4. the exact bytes are appended to the Sent folder, then the row is marked copied;
+   crash between 3 and 4 → the copy is made on the next pass (after checking it is not
+   already there), never a second SMTP send.
+
+The one window left is between the server accepting the final "." and our commit in
+step 3 (RFC 1047 describes it): a crash exactly there sends the acknowledgement twice
+unless the submission server files a Sent copy itself. It lasts one SQLite commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from dcs_mailbox.clock import Clock
+from dcs_mailbox.config import ChannelSettings, Settings
+from dcs_mailbox.errors import ImapError, SmtpError
+from dcs_mailbox.outbound.render import Acknowledgement, TemplateRenderer
+from dcs_mailbox.outbound.smtp import SmtpSender
+from dcs_mailbox.store.archive import RawArchive
+from dcs_mailbox.store.models import OutboxState
+from dcs_mailbox.store.outbox import DueMessage, OutboxStore, Placed
+
+log = logging.getLogger(__name__)
+
+
+class SentFolder(Protocol):
+    def contains(self, message_id: str) -> bool: ...
+
+    def append(self, raw: bytes, when: datetime) -> None: ...
+
+
+class MessageSender(Protocol):
+    def send(self, message: object, *, envelope_from: str, recipients: list[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class FlushReport:
+    sent: list[str] = field(default_factory=list)  # Message-IDs
+    placed: list[Placed] = field(default_factory=list)  # requests' messages to keyword
+    delayed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    copied: int = 0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        outbox: OutboxStore,
+        renderer: TemplateRenderer,
+        archive: RawArchive,
+        clock: Clock,
+        sender_factory: Callable[[], SmtpSender],
+    ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.renderer = renderer
+        self.archive = archive
+        self.clock = clock
+        self.sender_factory = sender_factory
+
+    def flush(self, sent_folder: SentFolder | None) -> FlushReport:
+        report = FlushReport()
+        due = self.outbox.due(self.clock.now())
+        if due:
+            sender = self.sender_factory()
+            try:
+                for item in due:
+                    if not self._dispatch(item, sender, sent_folder, report):
+                        break  # the server is unreachable: the rest waits for the next pass
+            finally:
+                sender.close()
+        if sent_folder is not None:
+            self._copy_to_sent(sent_folder, report)
+        return report
+
+    def _dispatch(
+        self,
+        item: DueMessage,
+        sender: SmtpSender,
+        sent_folder: SentFolder | None,
+        report: FlushReport,
+    ) -> bool:
+        now = self.clock.now()
+        if item.state is OutboxState.SENDING and sent_folder is not None:
+            try:
+                already = sent_folder.contains(item.message_id)
+            except ImapError as exc:
+                # Sending blind could duplicate; waiting costs one retry interval.
+                log.warning("cannot check the Sent folder for %s: %s", item.message_id, exc)
+                self.outbox.retry(
+                    item.outbox_id,
+                    now,
+                    f"vérification impossible : {exc}",
+                    now + self._backoff(item.attempts),
+                )
+                return True
+            if already:
+                log.info("acknowledgement %s found in Sent after a restart", item.message_id)
+                report.placed.extend(self.outbox.sent(item.outbox_id, now, None, recovered=True))
+                report.sent.append(item.message_id)
+                return True
+        channel = self.settings.channel(item.channel)
+        message = self.renderer.acknowledgement(
+            self._acknowledgement(item, channel),
+            sender_address=self.settings.mailbox.address,
+            sender_name=self.settings.mailbox.display_name,
+            now=now,
+        )
+        raw_sha256 = self.archive.store(message.as_bytes())
+        self.outbox.begin_attempt(item.outbox_id, now)
+        try:
+            sender.send(
+                message,
+                envelope_from=self.settings.mailbox.address,
+                recipients=[item.recipient],
+            )
+        except SmtpError as exc:
+            attempts = item.attempts + 1
+            if exc.temporary:
+                retry_at = now + self._backoff(attempts)
+                log.warning(
+                    "acknowledgement %s to %s not sent (attempt %d), retry at %s: %s",
+                    item.reference,
+                    item.recipient,
+                    attempts,
+                    retry_at.isoformat(),
+                    exc,
+                )
+                self.outbox.retry(item.outbox_id, now, str(exc), retry_at)
+                report.delayed.append(item.message_id)
+                return False
+            log.error(
+                "acknowledgement %s to %s refused for good: %s", item.reference, item.recipient, exc
+            )
+            self.outbox.failed(item.outbox_id, now, str(exc))
+            report.failed.append(item.message_id)
+            return True
+        report.placed.extend(self.outbox.sent(item.outbox_id, self.clock.now(), raw_sha256))
+        report.sent.append(item.message_id)
+        log.info("acknowledgement %s sent to %s", item.reference, item.recipient)
+        return True
+
+    def _copy_to_sent(self, sent_folder: SentFolder, report: FlushReport) -> None:
+        for copy in self.outbox.awaiting_sent_copy():
+            try:
+                if not sent_folder.contains(copy.message_id):
+                    sent_folder.append(self.archive.load(copy.raw_sha256), self.clock.now())
+            except ImapError as exc:
+                log.warning("copy of %s to the Sent folder postponed: %s", copy.message_id, exc)
+                return
+            self.outbox.copied(copy.outbox_id, self.clock.now())
+            report.copied += 1
+
+    def _backoff(self, attempts: int) -> timedelta:
+        ack = self.settings.acknowledgement
+        seconds = ack.retry_initial_seconds * 2 ** max(0, attempts - 1)
+        return timedelta(seconds=min(seconds, ack.retry_max_seconds))
+
+    @staticmethod
+    def _acknowledgement(item: DueMessage, channel: ChannelSettings) -> Acknowledgement:
+        return Acknowledgement(
+            reference=item.reference,
+            received_at=item.received_at,
+            subject=item.subject,
+            recipient=item.recipient,
+            message_id=item.message_id,
+            in_reply_to=item.in_reply_to,
+            channel=channel,
+        )

@@ -1,0 +1,89 @@
+"""Jinja2 templates (templates/) → a complete RFC 5322 message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+
+from dcs_mailbox.config import ChannelSettings
+from dcs_mailbox.errors import ConfigError
+from dcs_mailbox.outbound.french import date_fr, day_fr
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """Everything an acknowledgement says; built from the request by the caller."""
+
+    reference: str
+    received_at: datetime  # aware
+    subject: str  # the request's subject
+    recipient: str
+    message_id: str  # without brackets
+    in_reply_to: str | None  # the request's Message-ID
+    channel: ChannelSettings
+
+
+class TemplateRenderer:
+    def __init__(self, templates_dir: Path, zone: ZoneInfo) -> None:
+        if not templates_dir.is_dir():
+            raise ConfigError(f"[service].templates_dir {templates_dir} is not a directory")
+        self.zone = zone
+        self.env = Environment(
+            loader=FileSystemLoader(templates_dir),
+            undefined=StrictUndefined,
+            autoescape=lambda name: bool(name and name.endswith(".html.j2")),
+            keep_trailing_newline=False,
+        )
+        self.env.filters["date_fr"] = lambda d: date_fr(d.astimezone(zone))
+        self.env.filters["day_fr"] = lambda d: day_fr(d.astimezone(zone))
+
+    def render(self, name: str, context: dict[str, object]) -> str:
+        try:
+            return self.env.get_template(name).render(**context)
+        except TemplateError as exc:
+            raise ConfigError(f"template {name} cannot be rendered: {exc}") from exc
+
+    def acknowledgement(
+        self,
+        ack: Acknowledgement,
+        *,
+        sender_address: str,
+        sender_name: str,
+        now: datetime,
+    ) -> EmailMessage:
+        context: dict[str, object] = {
+            "reference": ack.reference,
+            "received_at": ack.received_at,
+            "subject": ack.subject,
+            "partner_name": ack.channel.partner_name,
+            "emergency_phone": ack.channel.emergency_phone,
+            "signature": sender_name,
+        }
+        base = ack.channel.template
+        subject = " ".join(self.render(f"{base}/subject.txt.j2", context).split())
+        msg = EmailMessage(policy=SMTP)
+        msg["From"] = HeaderAddress(display_name=sender_name, addr_spec=sender_address)
+        msg["To"] = ack.recipient
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(now.astimezone(self.zone))
+        msg["Message-ID"] = f"<{ack.message_id}>"
+        if ack.in_reply_to:
+            msg["In-Reply-To"] = f"<{ack.in_reply_to}>"
+            msg["References"] = f"<{ack.in_reply_to}>"
+        # RFC 3834 §5: mark it automatic so well-behaved responders stay quiet; the
+        # Microsoft header keeps Exchange out-of-office replies from answering it.
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"
+        msg["Content-Language"] = "fr"
+        msg["X-DCS-Reference"] = ack.reference
+        msg.set_content(self.render(f"{base}/body.txt.j2", context) + "\n")
+        msg.add_alternative(self.render(f"{base}/body.html.j2", context), subtype="html")
+        return msg
