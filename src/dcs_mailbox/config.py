@@ -115,8 +115,10 @@ class ImapSettings(ServerEndpoint):
     sent_folder: str = ""
     idle: bool = True
     poll_interval_seconds: Annotated[float, Field(gt=0)] = 60.0
-    # RFC 2177 §3: servers may drop an IDLE after 30 minutes; renew well before.
-    idle_renew_seconds: Annotated[float, Field(gt=0, le=1740)] = 1500.0
+    # RFC 2177 §3: servers may drop an IDLE after 30 minutes; renew well before. Each
+    # renewal also re-scans the folder, which bounds the delay of a push the server
+    # announced in a reply to another command (a race of microseconds).
+    idle_renew_seconds: Annotated[float, Field(gt=0, le=1740)] = 120.0
     fetch_batch_size: Annotated[int, Field(gt=0, le=5000)] = 200
     reconnect_max_seconds: Annotated[float, Field(gt=0)] = 300.0
 

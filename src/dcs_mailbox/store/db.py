@@ -73,7 +73,10 @@ def require_current_schema(engine: Engine) -> None:
     try:
         current = current_revision(engine)
     except OperationalError as exc:
-        raise StoreError(f"cannot open the database {engine.url!r}: {exc.orig}") from exc
+        raise StoreError(
+            f"cannot open the database {engine.url!r}: {exc.orig} — if it does not exist "
+            "yet, run `dcs-mailbox db upgrade --config …` to create it"
+        ) from exc
     head = head_revision()
     if current != head:
         state = "is not initialised" if current is None else f"is at revision {current}"

@@ -1,0 +1,211 @@
+"""Command line: a thin shell that wires stages from the configuration."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from types import FrameType
+
+from dcs_mailbox import __version__
+from dcs_mailbox.config import Settings, load_settings
+from dcs_mailbox.errors import DcsMailboxError
+from dcs_mailbox.keywords import keywords_for
+
+log = logging.getLogger("dcs_mailbox")
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", "-c", type=Path, required=True, help="path to the TOML configuration file"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dcs-mailbox",
+        description="Mail-triage daemon for the DCS single contact point (« Saisine CDSE »).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    upgrade = db.add_parser("upgrade", help="create or migrate the database to the newest schema")
+    _config_arg(upgrade)
+
+    run = sub.add_parser("run", help="run the daemon (watch the mailbox, acknowledge requests)")
+    _config_arg(run)
+
+    ingest = sub.add_parser("ingest", help="feed .eml files through the pipeline (no IMAP)")
+    _config_arg(ingest)
+    ingest.add_argument("files", nargs="+", type=Path, metavar="FILE.eml")
+    ingest.add_argument(
+        "--no-send", action="store_true", help="record and queue acknowledgements, do not send"
+    )
+
+    requests = sub.add_parser("requests", help="recorded requests").add_subparsers(
+        dest="requests_command", required=True
+    )
+    listing = requests.add_parser("list", help="list requests, newest first")
+    _config_arg(listing)
+    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--limit", type=int, default=100)
+    show = requests.add_parser("show", help="one request with its timeline")
+    show.add_argument("reference")
+    _config_arg(show)
+    show.add_argument("--json", action="store_true")
+
+    check = sub.add_parser("check", help="validate the configuration and try IMAP and SMTP")
+    _config_arg(check)
+
+    demo = sub.add_parser("demo", help="run the whole pipeline on sample mail, no server needed")
+    demo.add_argument("--keep", type=Path, help="keep the demo's data in this directory")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Library chatter (every SMTP session of aiosmtpd, every Alembic plugin) is not news.
+    for noisy in ("alembic", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return _dispatch(args)
+    except DcsMailboxError as exc:
+        print(f"dcs-mailbox: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from dcs_mailbox.demo import run_demo
+
+        return run_demo(keep=args.keep)
+    settings = load_settings(args.config)
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else settings.service.log_level)
+    match args.command:
+        case "db":
+            return _db_upgrade(settings)
+        case "run":
+            return _run(settings)
+        case "ingest":
+            return _ingest(settings, args.files, send=not args.no_send)
+        case "requests":
+            return _requests(settings, args)
+        case "check":
+            from dcs_mailbox.check import run_checks
+
+            return run_checks(settings)
+    raise AssertionError(args.command)
+
+
+def _db_upgrade(settings: Settings) -> int:
+    from dcs_mailbox.service import prepare_data_dir
+    from dcs_mailbox.store.db import upgrade
+
+    prepare_data_dir(settings)
+    revision = upgrade(settings.database_url)
+    print(f"database is at revision {revision}")
+    return 0
+
+
+def _run(settings: Settings) -> int:
+    from dcs_mailbox.daemon import Daemon
+    from dcs_mailbox.service import build_service
+
+    service = build_service(settings)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s received: finishing the current message, then stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        Daemon(service, stop=stop).run()
+    finally:
+        service.close()
+    return 0
+
+
+def _ingest(settings: Settings, files: list[Path], *, send: bool) -> int:
+    from dcs_mailbox.service import DataDirLock, build_service
+
+    service = build_service(settings)
+    channel_keywords = {c.name: c.keyword for c in settings.channels}
+    status = 0
+    try:
+        with DataDirLock(settings.service.data_dir):
+            for path in files:
+                try:
+                    raw = path.read_bytes()
+                except OSError as exc:
+                    print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+                    status = 1
+                    continue
+                outcome = service.pipeline.process(
+                    raw, arrived_at=service.clock.now(), location=None
+                )
+                keywords = " ".join(keywords_for(outcome, channel_keywords))
+                print(
+                    f"{path}: {outcome.disposition.value}"
+                    f"{' ' + outcome.request_reference if outcome.request_reference else ''}"
+                    f"{' (déjà enregistré)' if outcome.already_recorded else ''}"
+                    f"{' [' + keywords + ']' if keywords else ''}"
+                )
+            if send:
+                report = service.dispatcher.flush(None)
+                print(
+                    f"acknowledgements: {len(report.sent)} sent, {len(report.delayed)} delayed, "
+                    f"{len(report.failed)} refused"
+                )
+                if report.delayed or report.failed:
+                    status = 1
+    finally:
+        service.close()
+    return status
+
+
+def _requests(settings: Settings, args: argparse.Namespace) -> int:
+    from dcs_mailbox.store.db import make_engine, make_session_factory, require_current_schema
+    from dcs_mailbox.store.queries import list_requests, request_detail
+    from dcs_mailbox.views import request_text, requests_table, to_json
+
+    engine = make_engine(settings.database_url)
+    try:
+        require_current_schema(engine)
+        zone = settings.service.zone
+        with make_session_factory(engine)() as session:
+            if args.requests_command == "list":
+                rows = list_requests(session, args.limit)
+                print(
+                    to_json([asdict(r) for r in rows]) if args.json else requests_table(rows, zone)
+                )
+                return 0
+            detail = request_detail(session, args.reference)
+            if detail is None:
+                print(f"Aucune saisine de référence {args.reference}.", file=sys.stderr)
+                return 1
+            print(to_json(asdict(detail)) if args.json else request_text(detail, zone))
+            return 0
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""The long-running service: watch the INBOX, record, acknowledge, repeat.
+
+One thread, one loop: sync new mail → flush the outbox → wait (IDLE or poll). Any IMAP
+or environment failure drops the connection and retries with exponential backoff; the
+UID checkpoint and idempotent recording make every retry safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC
+
+from imapclient import IMAPClient
+from pydantic import SecretStr
+
+from dcs_mailbox.config import ImapSettings
+from dcs_mailbox.errors import ConfigError, ImapError, SmtpError, StoreError
+from dcs_mailbox.intake import imap
+from dcs_mailbox.intake.imap import ImapSentFolder, ImapSession
+from dcs_mailbox.keywords import ACK_SENT, keywords_for
+from dcs_mailbox.service import DataDirLock, Service
+from dcs_mailbox.store.intake import Checkpoint
+from dcs_mailbox.store.outbox import Placed
+from dcs_mailbox.store.record import Location
+
+log = logging.getLogger(__name__)
+
+Connector = Callable[[ImapSettings, SecretStr | None], IMAPClient]
+
+
+def chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Daemon:
+    def __init__(
+        self,
+        service: Service,
+        *,
+        stop: threading.Event | None = None,
+        connect: Connector = imap.connect,
+    ) -> None:
+        if service.settings.imap is None:
+            raise ConfigError("no [imap] section: the daemon has no mailbox to watch")
+        self.service = service
+        self.settings = service.settings
+        self.imap_settings: ImapSettings = service.settings.imap
+        self.stop = stop or threading.Event()
+        self._connect = connect
+        self._password = self.imap_settings.resolve("imap")
+        self.channel_keywords = {c.name: c.keyword for c in self.settings.channels}
+        self.cycles = 0  # completed sync+flush rounds, for status and tests
+        self.unexpected_errors: list[str] = []  # bugs survived; tests assert there are none
+        self._wake = threading.Event()
+        self._last_uid = 0
+
+    def wake(self) -> None:
+        """End the current IDLE or poll wait at once (a new round starts)."""
+        self._wake.set()
+
+    def _should_stop_waiting(self) -> bool:
+        return self.stop.is_set() or self._wake.is_set()
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def run(self) -> None:
+        with DataDirLock(self.settings.service.data_dir):
+            now = self.service.clock.now()
+            first_start = self.service.intake.first_start(now)
+            self.service.pipeline.history_before = (
+                first_start - self.settings.intake.history_horizon
+            )
+            log.info(
+                "watching %s on %s:%s; mail that arrived before %s is history",
+                self.imap_settings.inbox,
+                self.imap_settings.host,
+                self.imap_settings.port,
+                self.service.pipeline.history_before.isoformat(),
+            )
+            delay = 1.0
+            while not self.stop.is_set():
+                cycles_before = self.cycles
+                try:
+                    self._connected_loop()
+                except (ImapError, StoreError) as exc:
+                    log.error("%s; retrying in %.0f s", exc, delay)
+                except Exception as exc:
+                    log.exception("unexpected error; retrying in %.0f s", delay)
+                    self.unexpected_errors.append(f"{type(exc).__name__}: {exc}")
+                else:
+                    continue
+                if self.cycles > cycles_before:
+                    delay = 1.0  # the connection had been healthy: start the backoff over
+                self.stop.wait(delay)
+                delay = min(delay * 2, self.imap_settings.reconnect_max_seconds)
+            log.info("stopped")
+
+    def _open(self) -> ImapSession:
+        where = f"{self.imap_settings.host}:{self.imap_settings.port}"
+        return ImapSession(self._connect(self.imap_settings, self._password), where)
+
+    def _connected_loop(self) -> None:
+        sent = ImapSentFolder(self._open, self.imap_settings.sent_folder)
+        try:
+            with self._open() as inbox:
+                use_idle = self.imap_settings.idle and inbox.has_idle()
+                log.info("connected (%s)", "IDLE" if use_idle else "polling")
+                while not self.stop.is_set():
+                    self.sync(inbox)
+                    self.flush(inbox, sent)
+                    self.cycles += 1
+                    if self.stop.is_set():
+                        break
+                    # Mail that arrived during this round was announced (if at all) inside
+                    # the replies to our own commands, where imaplib keeps it from
+                    # idle_check: look for it explicitly before waiting.
+                    if inbox.uids_after(self._last_uid):
+                        continue
+                    inbox.wait(self._wait_seconds(use_idle), use_idle, self._should_stop_waiting)
+                    self._wake.clear()
+        finally:
+            sent.close()
+
+    def _wait_seconds(self, use_idle: bool) -> float:
+        limit = (
+            self.imap_settings.idle_renew_seconds
+            if use_idle
+            else self.imap_settings.poll_interval_seconds
+        )
+        due = self.service.outbox.next_due_at()
+        if due is not None:
+            until_due = (due - self.service.clock.now()).total_seconds()
+            limit = min(limit, max(until_due, 0.5))
+        return limit
+
+    # --- one round -------------------------------------------------------------------
+
+    def sync(self, inbox: ImapSession) -> int:
+        """Process every message past the checkpoint; returns how many were fetched."""
+        folder = self.imap_settings.inbox
+        state = inbox.select(folder)
+        checkpoint = self.service.intake.checkpoint(folder)
+        if checkpoint is not None and checkpoint.uidvalidity != state.uidvalidity:
+            # RFC 3501 §2.3.1.1: old UIDs mean nothing now. Re-scan everything; content
+            # hashes recognise what was already recorded.
+            log.warning(
+                "UIDVALIDITY of %s changed (%d → %d): re-scanning the folder",
+                folder,
+                checkpoint.uidvalidity,
+                state.uidvalidity,
+            )
+            checkpoint = None
+        last_uid = checkpoint.last_uid if checkpoint else 0
+        uids = inbox.uids_after(last_uid)
+        self._last_uid = max([last_uid, *uids])
+        for batch in chunks(uids, self.imap_settings.fetch_batch_size):
+            to_mark: dict[str, list[int]] = {}
+            for item in inbox.fetch(batch):
+                arrived = (
+                    item.internal_date.astimezone(UTC)
+                    if item.internal_date is not None and item.internal_date.tzinfo
+                    else self.service.clock.now()
+                )
+                outcome = self.service.pipeline.process(
+                    item.raw,
+                    arrived_at=arrived,
+                    location=Location(folder, state.uidvalidity, item.uid),
+                )
+                present = {f.lower() for f in item.flags}
+                for keyword in keywords_for(outcome, self.channel_keywords):
+                    if keyword.lower() not in present:
+                        to_mark.setdefault(keyword, []).append(item.uid)
+            for keyword, marked in to_mark.items():
+                inbox.add_keywords(marked, [keyword])
+            self.service.intake.save_checkpoint(
+                folder, Checkpoint(state.uidvalidity, max(batch)), self.service.clock.now()
+            )
+        if checkpoint is None and not uids:
+            self.service.intake.save_checkpoint(
+                folder, Checkpoint(state.uidvalidity, 0), self.service.clock.now()
+            )
+        return len(uids)
+
+    def flush(self, inbox: ImapSession, sent: ImapSentFolder) -> None:
+        try:
+            report = self.service.dispatcher.flush(sent)
+        except (SmtpError, ConfigError) as exc:
+            log.error("outbox flush failed: %s", exc)
+            return
+        self._mark_acknowledged(inbox, report.placed)
+
+    def _mark_acknowledged(self, inbox: ImapSession, placed: list[Placed]) -> None:
+        folder = self.imap_settings.inbox
+        checkpoint = self.service.intake.checkpoint(folder)
+        uids = [
+            p.uid
+            for p in placed
+            if checkpoint is not None
+            and p.folder == folder
+            and p.uidvalidity == checkpoint.uidvalidity
+        ]
+        if uids:
+            # No re-SELECT here: it would tell the session about new mail, and IDLE would
+            # then never announce it.
+            inbox.add_keywords(uids, [ACK_SENT])

@@ -1,0 +1,149 @@
+"""`dcs-mailbox demo`: the whole pipeline on bundled sample mail, with no external server.
+
+A temporary SQLite database, the real pipeline (archive → parse → triage → record →
+outbox), and a real SMTP exchange with an in-process aiosmtpd server on loopback that
+captures the acknowledgements instead of delivering them.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import threading
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from dcs_mailbox.config import Settings, settings_from_dict
+from dcs_mailbox.keywords import keywords_for
+from dcs_mailbox.service import build_service
+from dcs_mailbox.store.db import upgrade
+from dcs_mailbox.store.queries import request_detail
+from dcs_mailbox.views import request_text
+
+DEMO_MAILBOX = "sec-dcs@interieur.gouv.fr"
+
+
+class CapturingHandler:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK: captured by the demo"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def demo_settings(data_dir: Path, smtp_port: int) -> Settings:
+    return settings_from_dict(
+        {
+            "service": {"data_dir": str(data_dir)},
+            "mailbox": {"address": DEMO_MAILBOX},
+            "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "plain"},
+            "channels": [
+                {
+                    "name": "CDSE",
+                    "tag": "Saisine CDSE",
+                    "partner_name": "Club des directeurs de sécurité et de sûreté des entreprises",
+                    "reference_prefix": "CDSE",
+                    "keyword": "$SaisineCDSE",
+                    "emergency_phone": "01 99 00 00 00 (numéro fictif de démonstration)",
+                }
+            ],
+        },
+        source="demo settings",
+    )
+
+
+def sample_messages() -> list[tuple[str, bytes]]:
+    folder = resources.files("dcs_mailbox") / "resources" / "demo"
+    return sorted(
+        (entry.name, entry.read_bytes())
+        for entry in folder.iterdir()
+        if entry.name.endswith(".eml")
+    )
+
+
+def run_demo(keep: Path | None = None) -> int:
+    with tempfile.TemporaryDirectory(prefix="dcs-mailbox-demo-") as tmp:
+        data_dir = keep or Path(tmp)
+        handler = CapturingHandler()
+        port = _free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            return _run(data_dir, port, handler)
+        finally:
+            controller.stop()
+
+
+def _run(data_dir: Path, port: int, handler: CapturingHandler) -> int:
+    settings = demo_settings(data_dir, port)
+    upgrade(settings.database_url)
+    service = build_service(settings)
+    channel_keywords = {c.name: c.keyword for c in settings.channels}
+    print(f"dcs-mailbox demo — data in {data_dir}, SMTP capture on 127.0.0.1:{port}\n")
+    print("1. Incoming mail (the last file is delivered twice, as after a crash):")
+    samples = sample_messages()
+    references: list[str] = []
+    for name, raw in [*samples, samples[0]]:
+        outcome = service.pipeline.process(raw, arrived_at=service.clock.now(), location=None)
+        keywords = ", ".join(keywords_for(outcome, channel_keywords)) or "—"
+        ref = outcome.request_reference or ""
+        again = " (already recorded: nothing new)" if outcome.already_recorded else ""
+        print(
+            f"   {name:<28} → {outcome.disposition.value:<14} {ref:<15} keywords: {keywords}{again}"
+        )
+        if outcome.acknowledgement_queued:
+            references.append(ref)
+
+    print("\n2. Outbox flush over SMTP:")
+    report = service.dispatcher.flush(None)
+    print(f"   {len(report.sent)} acknowledgement(s) sent, {len(report.delayed)} delayed")
+    report = service.dispatcher.flush(None)
+    print(f"   second flush: {len(report.sent)} sent (nothing is ever sent twice)")
+
+    print(f"\n3. What the SMTP server received ({len(handler.messages)} message(s)):")
+    for mail_from, rcpts, content in handler.messages:
+        parsed = message_from_bytes(content, policy=default_policy)
+        assert isinstance(parsed, EmailMessage)
+        print(f"   MAIL FROM:<{mail_from}> RCPT TO:{rcpts}")
+        print(f"   Subject: {parsed['Subject']}")
+        print(f"   Message-ID: {parsed['Message-ID']}  In-Reply-To: {parsed['In-Reply-To']}")
+        print(f"   Auto-Submitted: {parsed['Auto-Submitted']}")
+    if handler.messages:
+        first = message_from_bytes(handler.messages[0][2], policy=default_policy)
+        assert isinstance(first, EmailMessage)
+        body = first.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else ""
+        print("\n   First acknowledgement, text part:\n")
+        print("\n".join(f"   | {line}" for line in text.rstrip().splitlines()))
+
+    if references:
+        print(f"\n4. `dcs-mailbox requests show {references[0]}`:\n")
+        with service.sessions() as session:
+            detail = request_detail(session, references[0])
+        if detail is not None:
+            print(
+                "\n".join(
+                    f"   {line}"
+                    for line in request_text(detail, settings.service.zone).splitlines()
+                )
+            )
+    service.close()
+    expected = len(references)
+    ok = len(handler.messages) == expected
+    print(f"\nDemo {'finished' if ok else 'FAILED'}: {expected} request(s) acknowledged once each.")
+    return 0 if ok else 1

@@ -1,0 +1,1 @@
+"""IMAP and nothing else: connections, IDLE or polling, checkpoints, keywords (STYLE.md)."""

@@ -1,0 +1,146 @@
+"""archive → parse → triage → record, for one message, from IMAP or from a file.
+
+Failure policy (the first complaint of ticket systems' users is one bad message
+blocking the queue):
+- bytes that are not a message (ParseError) are quarantined at once, with the reason;
+- any other error in parse/triage/record is counted in the database and retried, up
+  to [intake].max_attempts, then the message is quarantined with its last error;
+- errors of the environment (database unavailable or locked, disk full) are not the
+  message's fault: they propagate, and the daemon retries the whole pass later.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from dcs_mailbox.clock import Clock
+from dcs_mailbox.config import Settings
+from dcs_mailbox.errors import ParseError, StoreError
+from dcs_mailbox.parse import parse_message
+from dcs_mailbox.store.archive import RawArchive
+from dcs_mailbox.store.record import (
+    Location,
+    RecordOutcome,
+    add_location,
+    find_message,
+    note_failure,
+    outcome_of,
+    record_inbound,
+    record_quarantine,
+)
+from dcs_mailbox.triage.classify import TriageContext, triage
+
+log = logging.getLogger(__name__)
+
+
+class EnvironmentFailure(StoreError):
+    """The database or the disk failed: retry the pass later, the message is not at fault."""
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    archive: RawArchive
+    clock: Clock
+    history_before: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.context = TriageContext(
+            channels=tuple((c.name, c.tag) for c in self.settings.channels),
+            own_addresses=self.settings.mailbox.own_addresses,
+        )
+
+    def process(
+        self, raw: bytes, *, arrived_at: datetime, location: Location | None
+    ) -> RecordOutcome:
+        sha256 = self.archive.store(raw)  # first, before anything can go wrong
+        try:
+            known = self._known(sha256, location)
+            if known is not None:
+                return known
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    return self._record(raw, arrived_at, location)
+                except ParseError as exc:
+                    return self._quarantine(
+                        sha256, len(raw), f"illisible : {exc}", arrived_at, location
+                    )
+                except IntegrityError:
+                    # Recorded meanwhile by a concurrent writer: the unique sha256 won.
+                    known = self._known(sha256, location)
+                    if known is not None:
+                        return known
+                    raise
+                except (OperationalError, StoreError, OSError):
+                    raise
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    log.exception("processing message %s failed (attempt %d)", sha256[:12], attempt)
+                    attempts = self._note_failure(sha256, error)
+                    if attempts >= self.settings.intake.max_attempts:
+                        return self._quarantine(
+                            sha256,
+                            len(raw),
+                            f"échec après {attempts} tentatives : {error}",
+                            arrived_at,
+                            location,
+                        )
+        except (OperationalError, OSError) as exc:
+            raise EnvironmentFailure(f"database or disk unavailable: {exc}") from exc
+        except SQLAlchemyError as exc:
+            raise EnvironmentFailure(f"database error: {exc}") from exc
+
+    def _known(self, sha256: str, location: Location | None) -> RecordOutcome | None:
+        with self.sessions.begin() as session:
+            row = find_message(session, sha256)
+            if row is None:
+                return None
+            add_location(session, row, location, self.clock.now())
+            return outcome_of(session, row)
+
+    def _record(self, raw: bytes, arrived_at: datetime, location: Location | None) -> RecordOutcome:
+        message = parse_message(raw)
+        verdict = triage(message, self.context)
+        now = self.clock.now()
+        with self.sessions.begin() as session:
+            return record_inbound(
+                session,
+                message=message,
+                verdict=verdict,
+                arrived_at=arrived_at,
+                now=now,
+                location=location,
+                channels=self.settings.channels,
+                history_before=self.history_before,
+                own_domain=self.settings.mailbox.address.rpartition("@")[2],
+                zone=self.settings.service.zone,
+                own_addresses=self.settings.mailbox.own_addresses,
+                max_acks_per_sender_per_day=self.settings.acknowledgement.max_per_sender_per_day,
+            )
+
+    def _note_failure(self, sha256: str, error: str) -> int:
+        with self.sessions.begin() as session:
+            return note_failure(session, sha256, error, self.clock.now())
+
+    def _quarantine(
+        self, sha256: str, size: int, error: str, arrived_at: datetime, location: Location | None
+    ) -> RecordOutcome:
+        log.warning("message %s quarantined: %s", sha256[:12], error)
+        with self.sessions.begin() as session:
+            return record_quarantine(
+                session,
+                sha256=sha256,
+                size=size,
+                error=error,
+                arrived_at=arrived_at,
+                now=self.clock.now(),
+                location=location,
+            )

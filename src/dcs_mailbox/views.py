@@ -1,0 +1,88 @@
+"""What agents read in the terminal: French labels, Paris time."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from dcs_mailbox.store.queries import RequestDetail, RequestSummary
+
+STATUS_FR = {"received": "reçue", "acknowledged": "accusé envoyé"}
+EVENT_FR = {
+    "received": "Saisine reçue",
+    "acknowledgement_queued": "Accusé de réception mis en file",
+    "acknowledgement_sent": "Accusé de réception envoyé",
+    "acknowledgement_delayed": "Envoi de l'accusé retardé",
+    "acknowledgement_failed": "Envoi de l'accusé impossible",
+    "acknowledgement_withheld": "Pas d'accusé de réception",
+    "followup_received": "Message de suivi reçu",
+    "auto_reply_received": "Réponse automatique reçue",
+    "bounce_received": "Avis de non-remise reçu",
+    "other_received": "Message lié reçu",
+}
+
+
+def _paris(moment: datetime | None, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%d/%m/%Y %H:%M") if moment else "—"
+
+
+def requests_table(rows: list[RequestSummary], zone: ZoneInfo) -> str:
+    if not rows:
+        return "Aucune saisine enregistrée."
+    lines = [f"{'Référence':<16} {'Reçue le':<16} {'État':<14} {'Demandeur':<32} Objet"]
+    for r in rows:
+        lines.append(
+            f"{r.reference:<16} {_paris(r.received_at, zone):<16} "
+            f"{STATUS_FR.get(r.status, r.status):<14} {(r.requester_address or '—')[:32]:<32} "
+            f"{r.subject[:60]}"
+        )
+    return "\n".join(lines)
+
+
+def request_text(detail: RequestDetail, zone: ZoneInfo) -> str:
+    s = detail.summary
+    out = [
+        f"Saisine {s.reference} (canal {s.channel})",
+        f"  Demandeur : {s.requester_name} <{s.requester_address or '—'}>",
+        f"  Objet     : {s.subject}",
+        f"  Reçue le  : {_paris(s.received_at, zone)}",
+        f"  État      : {STATUS_FR.get(s.status, s.status)}",
+        f"  Accusé    : {_paris(s.acknowledged_at, zone)}",
+        "",
+        "Chronologie :",
+    ]
+    for event in detail.events:
+        label = EVENT_FR.get(event.type, event.type)
+        out.append(f"  {_paris(event.at, zone)}  {label}{_event_suffix(event.detail)}")
+    reasons = [r for m in detail.messages[:1] for r in m.reasons]
+    if reasons:
+        out += ["", "Motifs du tri :"]
+        out += [f"  - {r.get('detail', '')} [{r.get('rule', '')}]" for r in reasons]
+    return "\n".join(out)
+
+
+def _event_suffix(detail: dict[str, object]) -> str:
+    if "to" in detail:
+        return f" → {detail['to']}"
+    reason = detail.get("reason")
+    if isinstance(reason, dict):
+        return f" : {reason.get('detail', '')}"
+    if "error" in detail:
+        return f" : {detail['error']}"
+    if "from" in detail:
+        return f" ← {detail['from']}"
+    return ""
+
+
+def to_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, default=_default)
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)  # type: ignore[call-overload]
+    raise TypeError(f"cannot serialise {type(value).__name__}")

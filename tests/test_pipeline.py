@@ -1,0 +1,225 @@
+"""The pipeline against a real SQLite database (no mail server needed)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from dcs_mailbox import pipeline as pipeline_module
+from dcs_mailbox.clock import FixedClock
+from dcs_mailbox.service import Service
+from dcs_mailbox.store.models import (
+    IntakeFailure,
+    Message,
+    MessageStatus,
+    OutboxMessage,
+    Request,
+    RequestEvent,
+)
+from dcs_mailbox.store.record import Disposition, Location
+from tests.support import at, build_eml, make_service, make_settings
+
+NOW = at("2026-11-24 09:00")
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def service(tmp_path: Path, clock: FixedClock) -> Service:
+    svc = make_service(make_settings(tmp_path / "data"), clock)
+    yield svc  # type: ignore[misc]
+    svc.close()
+
+
+def count(service: Service, model: type) -> int:
+    with service.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_tagged_request_gets_a_reference_and_a_queued_acknowledgement(service: Service) -> None:
+    outcome = service.pipeline.process(build_eml(), arrived_at=NOW, location=None)
+    assert outcome.disposition is Disposition.NEW_REQUEST
+    assert outcome.request_reference == "CDSE-2026-0001"
+    assert outcome.acknowledgement_queued
+    with service.sessions() as session:
+        request = session.scalars(select(Request)).one()
+        assert request.requester_address == "j.martin@acme-industrie.example"
+        assert request.requester_name == "Jeanne Martin"
+        outbox = session.scalars(select(OutboxMessage)).one()
+        assert outbox.recipient == "j.martin@acme-industrie.example"
+        assert outbox.message_id_header.startswith("cdse-2026-0001.accuse.")
+        types = [e.type for e in session.scalars(select(RequestEvent).order_by(RequestEvent.id))]
+        assert types == ["received", "acknowledgement_queued"]
+
+
+def test_raw_bytes_are_archived_before_recording(service: Service) -> None:
+    raw = build_eml()
+    service.pipeline.process(raw, arrived_at=NOW, location=None)
+    with service.sessions() as session:
+        sha = session.scalars(select(Message.sha256)).one()
+    assert service.archive.load(sha) == raw
+    assert service.archive.path_for(sha).stat().st_mode & 0o077 == 0
+
+
+def test_reference_numbers_follow_each_other_and_restart_each_paris_year(service: Service) -> None:
+    refs = [
+        service.pipeline.process(
+            build_eml(message_id=f"r{i}@x.example", sender=f"p{i}@x.example"),
+            arrived_at=arrived,
+            location=None,
+        ).request_reference
+        for i, arrived in enumerate(
+            [at("2026-06-01 10:00"), at("2026-12-31 22:30"), at("2026-12-31 23:30")]
+        )
+    ]
+    # 23:30 UTC on 31 December is already 2027 in Paris.
+    assert refs == ["CDSE-2026-0001", "CDSE-2026-0002", "CDSE-2027-0001"]
+
+
+def test_same_bytes_twice_record_once_and_acknowledge_once(service: Service) -> None:
+    raw = build_eml()
+    first = service.pipeline.process(raw, arrived_at=NOW, location=Location("INBOX", 7, 1))
+    again = service.pipeline.process(raw, arrived_at=NOW, location=Location("INBOX", 8, 1))
+    assert not first.already_recorded and again.already_recorded
+    assert again.request_reference == first.request_reference
+    assert count(service, Request) == 1 and count(service, OutboxMessage) == 1
+    with service.sessions() as session:
+        locations = session.scalars(select(Message)).one().locations
+        assert sorted(loc.uidvalidity for loc in locations) == [7, 8]
+
+
+def test_reply_with_in_reply_to_is_a_followup_without_acknowledgement(service: Service) -> None:
+    service.pipeline.process(build_eml(), arrived_at=NOW, location=None)
+    reply = build_eml(
+        subject="RE: Saisine CDSE - palpations sur un site industriel",
+        message_id="reply-1@acme-industrie.example",
+        headers={"In-Reply-To": "<req-1@acme-industrie.example>"},
+    )
+    outcome = service.pipeline.process(reply, arrived_at=NOW, location=None)
+    assert outcome.disposition is Disposition.FOLLOWUP
+    assert outcome.request_reference == "CDSE-2026-0001"
+    assert count(service, OutboxMessage) == 1 and count(service, Request) == 1
+
+
+def test_reply_to_our_acknowledgement_is_a_followup(service: Service) -> None:
+    service.pipeline.process(build_eml(), arrived_at=NOW, location=None)
+    with service.sessions() as session:
+        ack_id = session.scalars(select(OutboxMessage.message_id_header)).one()
+    reply = build_eml(
+        subject="Re: [CDSE-2026-0001] Accusé de réception",
+        message_id="reply-2@acme-industrie.example",
+        headers={"References": f"<{ack_id}>"},
+    )
+    outcome = service.pipeline.process(reply, arrived_at=NOW, location=None)
+    assert outcome.disposition is Disposition.FOLLOWUP
+
+
+def test_reference_quoted_in_the_subject_attaches_a_new_thread(service: Service) -> None:
+    service.pipeline.process(build_eml(), arrived_at=NOW, location=None)
+    later = build_eml(subject="Complément cdse-2026-0001", message_id="x-3@acme.example")
+    outcome = service.pipeline.process(later, arrived_at=NOW, location=None)
+    assert outcome.disposition is Disposition.FOLLOWUP
+    assert outcome.request_reference == "CDSE-2026-0001"
+
+
+def test_mail_older_than_the_history_horizon_is_never_acknowledged(service: Service) -> None:
+    service.pipeline.history_before = NOW - timedelta(hours=24)
+    outcome = service.pipeline.process(
+        build_eml(), arrived_at=NOW - timedelta(days=400), location=None
+    )
+    assert outcome.disposition is Disposition.HISTORY
+    assert count(service, Request) == 0 and count(service, OutboxMessage) == 0
+
+
+def test_untagged_mail_is_recorded_and_left_to_agents(service: Service) -> None:
+    outcome = service.pipeline.process(
+        build_eml(subject="Question sur la vidéoprotection"), arrived_at=NOW, location=None
+    )
+    assert outcome.disposition is Disposition.NOT_A_REQUEST
+    assert count(service, Message) == 1 and count(service, OutboxMessage) == 0
+
+
+def test_tagged_auto_reply_is_not_acknowledged(service: Service) -> None:
+    raw = build_eml(
+        subject="Réponse automatique : Saisine CDSE - palpations",
+        headers={"Auto-Submitted": "auto-replied"},
+    )
+    outcome = service.pipeline.process(raw, arrived_at=NOW, location=None)
+    assert outcome.disposition is Disposition.AUTOMATED
+    assert count(service, OutboxMessage) == 0
+
+
+def test_acknowledgement_goes_to_reply_to_when_set(service: Service) -> None:
+    raw = build_eml(headers={"Reply-To": "secretariat@acme-industrie.example"})
+    service.pipeline.process(raw, arrived_at=NOW, location=None)
+    with service.sessions() as session:
+        assert session.scalars(select(OutboxMessage.recipient)).one() == (
+            "secretariat@acme-industrie.example"
+        )
+
+
+def test_a_flooding_sender_gets_at_most_the_daily_limit(service: Service) -> None:
+    limit = service.settings.acknowledgement.max_per_sender_per_day
+    outcomes = [
+        service.pipeline.process(
+            build_eml(message_id=f"flood-{i}@x.example", body=f"demande {i}"),
+            arrived_at=NOW,
+            location=None,
+        )
+        for i in range(limit + 3)
+    ]
+    assert sum(o.acknowledgement_queued for o in outcomes) == limit
+    withheld = [o for o in outcomes if o.withheld is not None]
+    assert len(withheld) == 3 and withheld[0].withheld is not None
+    assert withheld[0].withheld.rule == "ack.rate-limit"
+    assert count(service, Request) == limit + 3  # recorded all the same
+
+
+def test_our_own_address_is_never_acknowledged(service: Service) -> None:
+    raw = build_eml(sender="DCS <sec-dcs@interieur.gouv.fr>")
+    outcome = service.pipeline.process(raw, arrived_at=NOW, location=None)
+    assert not outcome.acknowledgement_queued
+
+
+def test_empty_message_is_quarantined_with_its_reason(service: Service) -> None:
+    outcome = service.pipeline.process(b"\r\n", arrived_at=NOW, location=None)
+    assert outcome.disposition is Disposition.QUARANTINED
+    with service.sessions() as session:
+        row = session.scalars(select(Message)).one()
+        assert row.status == MessageStatus.QUARANTINED
+        assert row.error is not None and "empty" in row.error
+
+
+def test_a_message_that_keeps_failing_is_quarantined_after_max_attempts(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = 0
+
+    def broken_triage(*_args: object) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("triage bug")
+
+    monkeypatch.setattr(pipeline_module, "triage", broken_triage)
+    outcome = service.pipeline.process(build_eml(), arrived_at=NOW, location=None)
+    assert outcome.disposition is Disposition.QUARANTINED
+    assert calls == service.settings.intake.max_attempts
+    with service.sessions() as session:
+        failure = session.scalars(select(IntakeFailure)).one()
+        assert failure.attempts == calls and "triage bug" in failure.last_error
+        message = session.scalars(select(Message)).one()
+        assert message.error is not None and "RuntimeError: triage bug" in message.error
+
+
+def test_triage_reasons_are_recorded_for_agents(service: Service) -> None:
+    service.pipeline.process(build_eml(), arrived_at=NOW, location=None)
+    with service.sessions() as session:
+        reasons = json.loads(session.scalars(select(Message.reasons)).one())
+    assert reasons[0]["rule"] == "tag.subject"
