@@ -44,12 +44,6 @@ class SentFolder(Protocol):
     def append(self, raw: bytes, when: datetime) -> None: ...
 
 
-class MessageSender(Protocol):
-    def send(self, message: object, *, envelope_from: str, recipients: list[str]) -> None: ...
-
-    def close(self) -> None: ...
-
-
 @dataclass
 class FlushReport:
     sent: list[str] = field(default_factory=list)  # Message-IDs
