@@ -166,5 +166,8 @@ def test_demo_runs_with_nothing_configured() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "Demo finished: 2 request(s) acknowledged once each." in result.stdout
+    assert (
+        "Demo finished: 6 request(s) acknowledged once each, 1 urgent alert(s) sent"
+        in result.stdout
+    )
     assert "second flush: 0 sent" in result.stdout

@@ -63,6 +63,38 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(show)
     show.add_argument("--json", action="store_true")
 
+    correct = requests.add_parser(
+        "set", help="correct the machine's verdict (recorded with the first verdict)"
+    )
+    correct.add_argument("reference")
+    _config_arg(correct)
+    correct.add_argument("--scope", choices=("in", "out", "uncertain"))
+    correct.add_argument("--personal-data", choices=("yes", "no"))
+    correct.add_argument("--member", choices=("yes", "no"))
+    correct.add_argument("--urgent", choices=("yes", "no"))
+    correct.add_argument("--reason", required=True, help="why (kept with the correction)")
+    correct.add_argument("--agent", default="", help="who corrects (default: the login name)")
+
+    triage = sub.add_parser(
+        "triage",
+        help="triage .eml files (no database, no configuration); `triage train` fits the model",
+        description="dcs-mailbox triage [--members F.csv] [--json] FILE.eml…  |  "
+        "dcs-mailbox triage train --config F [--labels labels.jsonl]",
+    )
+    triage.add_argument("files", nargs="+", type=Path, metavar="FILE.eml")
+    triage.add_argument("--members", type=Path, help="member registry CSV")
+    triage.add_argument("--model", type=Path, help="scope model artefact (JSON)")
+    triage.add_argument("--json", action="store_true", help="one JSON object per file")
+
+    members = sub.add_parser("members", help="the CDSE member registry").add_subparsers(
+        dest="members_command", required=True
+    )
+    members_import = members.add_parser("import", help="replace the registry with a CSV file")
+    members_import.add_argument("file", type=Path, metavar="FILE.csv")
+    _config_arg(members_import)
+    members_list = members.add_parser("list", help="list the registry")
+    _config_arg(members_list)
+
     check = sub.add_parser("check", help="validate the configuration and try IMAP and SMTP")
     _config_arg(check)
 
@@ -71,8 +103,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dcs-mailbox triage train",
+        description="Fit the scope classifier on agents' corrections (and a labelled file).",
+    )
+    _config_arg(parser)
+    parser.add_argument("--labels", type=Path, help="labels.jsonl (file, in_scope) to add")
+    parser.add_argument("--eml-dir", type=Path, help="where the labelled .eml files are")
+    parser.add_argument("--output", type=Path, help="artefact path (default: [triage].scope_model)")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["triage", "train"]:
+        args = train_parser().parse_args(argv[2:])
+        args.command, args.verbose = "triage-train", False
+    else:
+        args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -95,6 +144,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from dcs_mailbox.demo import run_demo
 
         return run_demo(keep=args.keep)
+    if args.command == "triage":
+        from dcs_mailbox.triage_cli import run_triage
+
+        return run_triage(args)
+    if args.command == "triage-train":
+        from dcs_mailbox.triage_cli import run_train
+
+        return run_train(args)
     settings = load_settings(args.config)
     logging.getLogger().setLevel(logging.DEBUG if args.verbose else settings.service.log_level)
     match args.command:
@@ -110,6 +167,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             from dcs_mailbox.check import run_checks
 
             return run_checks(settings)
+        case "members":
+            return _members(settings, args)
     raise AssertionError(args.command)
 
 
@@ -181,11 +240,82 @@ def _ingest(settings: Settings, files: list[Path], *, send: bool) -> int:
     return status
 
 
+def _members(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from dcs_mailbox.store.db import make_engine, make_session_factory, require_current_schema
+    from dcs_mailbox.store.members import load_registry, read_members_csv, replace_members
+
+    engine = make_engine(settings.database_url)
+    try:
+        require_current_schema(engine)
+        sessions = make_session_factory(engine)
+        if args.members_command == "import":
+            members = read_members_csv(args.file)
+            with sessions.begin() as session:
+                report = replace_members(session, members, datetime.now(UTC))
+            print(
+                f"{report.total} member companies: {report.added} added, {report.updated} "
+                f"updated, {report.removed} removed"
+            )
+            return 0
+        with sessions() as session:
+            registry = load_registry(session)
+        for member in sorted(registry, key=lambda m: m.company.lower()):
+            print(f"{member.domain:<40} {member.company}  {member.director_email}")
+        print(f"{len(registry)} member companies")
+        return 0
+    finally:
+        engine.dispose()
+
+
+def _correct(settings: Settings, args: argparse.Namespace) -> int:
+    import getpass
+    from datetime import UTC, datetime
+
+    from dcs_mailbox.store.corrections import apply_correction
+    from dcs_mailbox.store.db import make_engine, make_session_factory, require_current_schema
+
+    values: dict[str, object] = {}
+    if args.scope:
+        values["scope"] = args.scope
+    for name in ("personal_data", "member", "urgent"):
+        value = getattr(args, name)
+        if value is not None:
+            values[name] = value == "yes"
+    if not values:
+        print("nothing to change: give --scope, --personal-data, --member or --urgent",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    engine = make_engine(settings.database_url)
+    try:
+        require_current_schema(engine)
+        with make_session_factory(engine).begin() as session:
+            changes = apply_correction(
+                session,
+                args.reference,
+                values,
+                reason=args.reason,
+                agent=args.agent or getpass.getuser(),
+                source="cli",
+                now=datetime.now(UTC),
+            )
+    finally:
+        engine.dispose()
+    if not changes:
+        print(f"{args.reference}: déjà à jour, rien n'a changé.")
+    for change in changes:
+        print(f"{args.reference}: {change.field} {change.before} → {change.after}")
+    return 0
+
+
 def _requests(settings: Settings, args: argparse.Namespace) -> int:
     from dcs_mailbox.store.db import make_engine, make_session_factory, require_current_schema
     from dcs_mailbox.store.queries import list_requests, request_detail
     from dcs_mailbox.views import request_text, requests_table, to_json
 
+    if args.requests_command == "set":
+        return _correct(settings, args)
     engine = make_engine(settings.database_url)
     try:
         require_current_schema(engine)

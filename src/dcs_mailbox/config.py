@@ -158,6 +158,20 @@ class AcknowledgementSettings(_Section):
     retry_max_seconds: Annotated[float, Field(gt=0)] = 1800.0
 
 
+class TriageSettings(_Section):
+    # JSON artefact written by `dcs-mailbox triage train`. Empty: <data_dir>/scope-model.json.
+    # Used when the file exists; rules alone otherwise.
+    scope_model: Path | None = None
+    # Directory of competent services suggested for out-of-scope requests (TOML).
+    # Empty: the bundled resources/services.toml; copy it to edit.
+    services_file: Path | None = None
+
+
+class AlertSettings(_Section):
+    # Urgent requests (imminent threat) are announced to these addresses at once.
+    duty_addresses: tuple[EmailAddress, ...] = ()
+
+
 class ChannelSettings(_Section):
     """A partnership served by the mailbox: CDSE first; USP, SNES, CNCC... may follow."""
 
@@ -203,6 +217,8 @@ class Settings(_Section):
     smtp: SmtpSettings | None = None
     intake: IntakeSettings = IntakeSettings()
     acknowledgement: AcknowledgementSettings = AcknowledgementSettings()
+    triage: TriageSettings = TriageSettings()
+    alerts: AlertSettings = AlertSettings()
     channels: Annotated[tuple[ChannelSettings, ...], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -216,6 +232,10 @@ class Settings(_Section):
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{self.service.data_dir / 'dcs-mailbox.sqlite3'}"
+
+    @property
+    def scope_model_path(self) -> Path:
+        return self.triage.scope_model or self.service.data_dir / "scope-model.json"
 
     def channel(self, name: str) -> ChannelSettings:
         for channel in self.channels:

@@ -7,6 +7,7 @@ captures the acknowledgements instead of delivering them.
 
 from __future__ import annotations
 
+import logging
 import socket
 import tempfile
 import threading
@@ -23,6 +24,7 @@ from dcs_mailbox.config import Settings, settings_from_dict
 from dcs_mailbox.keywords import keywords_for
 from dcs_mailbox.service import build_service
 from dcs_mailbox.store.db import upgrade
+from dcs_mailbox.store.members import read_members_csv, replace_members
 from dcs_mailbox.store.queries import request_detail
 from dcs_mailbox.views import request_text
 
@@ -52,6 +54,7 @@ def demo_settings(data_dir: Path, smtp_port: int) -> Settings:
             "service": {"data_dir": str(data_dir)},
             "mailbox": {"address": DEMO_MAILBOX},
             "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "plain"},
+            "alerts": {"duty_addresses": ["permanence-dcs@interieur.gouv.fr"]},
             "channels": [
                 {
                     "name": "CDSE",
@@ -67,6 +70,10 @@ def demo_settings(data_dir: Path, smtp_port: int) -> Settings:
     )
 
 
+def _resource(name: str) -> Path:
+    return Path(str(resources.files("dcs_mailbox") / "resources" / "demo" / name))
+
+
 def sample_messages() -> list[tuple[str, bytes]]:
     folder = resources.files("dcs_mailbox") / "resources" / "demo"
     return sorted(
@@ -77,6 +84,8 @@ def sample_messages() -> list[tuple[str, bytes]]:
 
 
 def run_demo(keep: Path | None = None) -> int:
+    # The report below says what happened; per-message log lines would only interleave.
+    logging.getLogger("dcs_mailbox").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="dcs-mailbox-demo-") as tmp:
         data_dir = keep or Path(tmp)
         handler = CapturingHandler()
@@ -93,11 +102,16 @@ def _run(data_dir: Path, port: int, handler: CapturingHandler) -> int:
     settings = demo_settings(data_dir, port)
     upgrade(settings.database_url)
     service = build_service(settings)
+    members = read_members_csv(_resource("members.csv"))
+    with service.sessions.begin() as session:
+        replace_members(session, members, service.clock.now())
+    service.pipeline.refresh()
     channel_keywords = {c.name: c.keyword for c in settings.channels}
     print(f"dcs-mailbox demo — data in {data_dir}, SMTP capture on 127.0.0.1:{port}\n")
     print("1. Incoming mail (the last file is delivered twice, as after a crash):")
     samples = sample_messages()
     references: list[str] = []
+    alerts = 0
     for name, raw in [*samples, samples[0]]:
         outcome = service.pipeline.process(raw, arrived_at=service.clock.now(), location=None)
         keywords = ", ".join(keywords_for(outcome, channel_keywords)) or "—"
@@ -108,10 +122,11 @@ def _run(data_dir: Path, port: int, handler: CapturingHandler) -> int:
         )
         if outcome.acknowledgement_queued:
             references.append(ref)
+        alerts += outcome.alert_queued
 
     print("\n2. Outbox flush over SMTP:")
     report = service.dispatcher.flush(None)
-    print(f"   {len(report.sent)} acknowledgement(s) sent, {len(report.delayed)} delayed")
+    print(f"   {len(report.sent)} message(s) sent, {len(report.delayed)} delayed")
     report = service.dispatcher.flush(None)
     print(f"   second flush: {len(report.sent)} sent (nothing is ever sent twice)")
 
@@ -123,18 +138,22 @@ def _run(data_dir: Path, port: int, handler: CapturingHandler) -> int:
         print(f"   Subject: {parsed['Subject']}")
         print(f"   Message-ID: {parsed['Message-ID']}  In-Reply-To: {parsed['In-Reply-To']}")
         print(f"   Auto-Submitted: {parsed['Auto-Submitted']}")
-    if handler.messages:
-        first = message_from_bytes(handler.messages[0][2], policy=default_policy)
-        assert isinstance(first, EmailMessage)
-        body = first.get_body(preferencelist=("plain",))
+    parsed_all = [
+        message_from_bytes(raw, policy=default_policy) for _f, _t, raw in handler.messages
+    ]
+    shown = [(t, m) for t, m in zip(("First acknowledgement",), parsed_all, strict=False)]
+    shown += [("Out-of-scope acknowledgement", m) for m in parsed_all if "TVA" in str(m["Subject"])]
+    for title, message in shown:
+        assert isinstance(message, EmailMessage)
+        body = message.get_body(preferencelist=("plain",))
         text = body.get_content() if body is not None else ""
-        print("\n   First acknowledgement, text part:\n")
+        print(f"\n   {title}, text part:\n")
         print("\n".join(f"   | {line}" for line in text.rstrip().splitlines()))
 
-    if references:
-        print(f"\n4. `dcs-mailbox requests show {references[0]}`:\n")
+    for reference in references[:1] + references[3:5]:
+        print(f"\n4. `dcs-mailbox requests show {reference}`:\n")
         with service.sessions() as session:
-            detail = request_detail(session, references[0])
+            detail = request_detail(session, reference)
         if detail is not None:
             print(
                 "\n".join(
@@ -143,7 +162,10 @@ def _run(data_dir: Path, port: int, handler: CapturingHandler) -> int:
                 )
             )
     service.close()
-    expected = len(references)
+    expected = len(references) + alerts
     ok = len(handler.messages) == expected
-    print(f"\nDemo {'finished' if ok else 'FAILED'}: {expected} request(s) acknowledged once each.")
+    print(
+        f"\nDemo {'finished' if ok else 'FAILED'}: {len(references)} request(s) acknowledged "
+        f"once each, {alerts} urgent alert(s) sent to the duty address."
+    )
     return 0 if ok else 1

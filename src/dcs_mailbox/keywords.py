@@ -16,10 +16,34 @@ AUTOMATED = "$Automatique"
 HISTORY = "$Historique"
 NOT_A_REQUEST = "$NonSaisine"
 QUARANTINED = "$Quarantaine"
+OUT_OF_SCOPE = "$HorsPerimetre"
+PERSONAL_DATA = "$DonneesPersonnelles"
+NOT_A_MEMBER = "$NonMembre"
+URGENT = "$Urgent"
 
 
 def keywords_for(outcome: RecordOutcome, channel_keywords: dict[str, str]) -> tuple[str, ...]:
     """Keywords to set on the message once `outcome` is committed."""
+    return (*_disposition_keywords(outcome, channel_keywords), *_flag_keywords(outcome))
+
+
+def _flag_keywords(outcome: RecordOutcome) -> tuple[str, ...]:
+    flags = outcome.flags
+    keywords = []
+    if flags.urgent:
+        keywords.append(URGENT)
+    if flags.scope == "out":
+        keywords.append(OUT_OF_SCOPE)
+    if flags.personal_data:
+        keywords.append(PERSONAL_DATA)
+    if flags.member is False:
+        keywords.append(NOT_A_MEMBER)
+    return tuple(keywords)
+
+
+def _disposition_keywords(
+    outcome: RecordOutcome, channel_keywords: dict[str, str]
+) -> tuple[str, ...]:
     channel = channel_keywords.get(outcome.channel or "")
     match outcome.disposition:
         case Disposition.NEW_REQUEST:

@@ -12,7 +12,7 @@ blocking the queue):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -23,6 +23,7 @@ from dcs_mailbox.config import Settings
 from dcs_mailbox.errors import ParseError, StoreError
 from dcs_mailbox.parse import parse_message
 from dcs_mailbox.store.archive import RawArchive
+from dcs_mailbox.store.members import load_registry
 from dcs_mailbox.store.record import (
     Location,
     RecordOutcome,
@@ -34,6 +35,7 @@ from dcs_mailbox.store.record import (
     record_quarantine,
 )
 from dcs_mailbox.triage.classify import TriageContext, triage
+from dcs_mailbox.triage.resources import load_scope_model, load_services_setting
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,19 @@ class Pipeline:
         self.context = TriageContext(
             channels=tuple((c.name, c.tag) for c in self.settings.channels),
             own_addresses=self.settings.mailbox.own_addresses,
+        )
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload what agents and operators change while the service runs: the member
+        registry (`members import`) and the scope model (`triage train`)."""
+        with self.sessions() as session:
+            members = load_registry(session)
+        self.context = replace(
+            self.context,
+            members=members,
+            scope_model=load_scope_model(self.settings.scope_model_path),
+            services=load_services_setting(self.settings.triage.services_file),
         )
 
     def process(
@@ -124,6 +139,7 @@ class Pipeline:
                 zone=self.settings.service.zone,
                 own_addresses=self.settings.mailbox.own_addresses,
                 max_acks_per_sender_per_day=self.settings.acknowledgement.max_per_sender_per_day,
+                alert_recipients=tuple(self.settings.alerts.duty_addresses),
             )
 
     def _note_failure(self, sha256: str, error: str) -> int:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from dcs_mailbox.store.queries import RequestDetail, RequestSummary
 
+SCOPE_FR = {"in": "dans le périmètre", "out": "hors périmètre", "uncertain": "incertain"}
 STATUS_FR = {"received": "reçue", "acknowledged": "accusé envoyé"}
 EVENT_FR = {
     "received": "Saisine reçue",
@@ -21,6 +22,11 @@ EVENT_FR = {
     "auto_reply_received": "Réponse automatique reçue",
     "bounce_received": "Avis de non-remise reçu",
     "other_received": "Message lié reçu",
+    "urgent_alert_queued": "Alerte urgente mise en file",
+    "urgent_alert_sent": "Alerte urgente envoyée à la permanence",
+    "urgent_alert_delayed": "Envoi de l'alerte urgente retardé",
+    "urgent_alert_failed": "Envoi de l'alerte urgente impossible",
+    "agent_correction": "Correction par un agent",
 }
 
 
@@ -50,6 +56,12 @@ def request_text(detail: RequestDetail, zone: ZoneInfo) -> str:
         f"  Reçue le  : {_paris(s.received_at, zone)}",
         f"  État      : {STATUS_FR.get(s.status, s.status)}",
         f"  Accusé    : {_paris(s.acknowledged_at, zone)}",
+        f"  Membre    : {'oui' if s.member else 'non'}"
+        f"{f' ({s.member_company})' if s.member_company else ''}",
+        f"  Périmètre : {SCOPE_FR.get(s.scope, s.scope)}{f' [{s.category}]' if s.category else ''}"
+        f"{f' — service compétent suggéré : {s.service}' if s.service else ''}",
+        f"  Données personnelles : {'oui' if s.personal_data else 'non'}"
+        f" · Urgent : {'oui' if s.urgent else 'non'}",
         "",
         "Chronologie :",
     ]
@@ -64,6 +76,10 @@ def request_text(detail: RequestDetail, zone: ZoneInfo) -> str:
 
 
 def _event_suffix(detail: dict[str, object]) -> str:
+    changes = detail.get("changes")
+    if isinstance(changes, dict):
+        text = ", ".join(f"{k} {v[0]} → {v[1]}" for k, v in changes.items())
+        return f" ({detail.get('agent', '')}) : {text} — « {detail.get('reason', '')} »"
     if "to" in detail:
         return f" → {detail['to']}"
     reason = detail.get("reason")

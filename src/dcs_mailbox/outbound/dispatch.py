@@ -21,19 +21,22 @@ unless the submission server files a Sent copy itself. It lasts one SQLite commi
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from dcs_mailbox.clock import Clock
-from dcs_mailbox.config import ChannelSettings, Settings
+from dcs_mailbox.config import Settings
 from dcs_mailbox.errors import ImapError, SmtpError
-from dcs_mailbox.outbound.render import Acknowledgement, TemplateRenderer
+from dcs_mailbox.outbound.render import Envelope, TemplateRenderer
 from dcs_mailbox.outbound.smtp import SmtpSender
 from dcs_mailbox.store.archive import RawArchive
 from dcs_mailbox.store.models import OutboxState
 from dcs_mailbox.store.outbox import DueMessage, OutboxStore, Placed
+from dcs_mailbox.store.record import URGENT_ALERT
+from dcs_mailbox.triage.resources import load_services_setting
+from dcs_mailbox.triage.scope import Service
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ class Dispatcher:
         self.archive = archive
         self.clock = clock
         self.sender_factory = sender_factory
+        self.services: Mapping[str, Service] = load_services_setting(settings.triage.services_file)
 
     def flush(self, sent_folder: SentFolder | None) -> FlushReport:
         report = FlushReport()
@@ -112,9 +116,8 @@ class Dispatcher:
                 report.placed.extend(self.outbox.sent(item.outbox_id, now, None, recovered=True))
                 report.sent.append(item.message_id)
                 return True
-        channel = self.settings.channel(item.channel)
-        message = self.renderer.acknowledgement(
-            self._acknowledgement(item, channel),
+        message = self.renderer.compose(
+            *self._template(item),
             sender_address=self.settings.mailbox.address,
             sender_name=self.settings.mailbox.display_name,
             now=now,
@@ -125,14 +128,15 @@ class Dispatcher:
             sender.send(
                 message,
                 envelope_from=self.settings.mailbox.address,
-                recipients=[item.recipient],
+                recipients=[r.strip() for r in item.recipient.split(",") if r.strip()],
             )
         except SmtpError as exc:
             attempts = item.attempts + 1
             if exc.temporary:
                 retry_at = now + self._backoff(attempts)
                 log.warning(
-                    "acknowledgement %s to %s not sent (attempt %d), retry at %s: %s",
+                    "%s %s to %s not sent (attempt %d), retry at %s: %s",
+                    item.kind,
                     item.reference,
                     item.recipient,
                     attempts,
@@ -143,14 +147,14 @@ class Dispatcher:
                 report.delayed.append(item.message_id)
                 return False
             log.error(
-                "acknowledgement %s to %s refused for good: %s", item.reference, item.recipient, exc
+                "%s %s to %s refused for good: %s", item.kind, item.reference, item.recipient, exc
             )
             self.outbox.failed(item.outbox_id, now, str(exc))
             report.failed.append(item.message_id)
             return True
         report.placed.extend(self.outbox.sent(item.outbox_id, self.clock.now(), raw_sha256))
         report.sent.append(item.message_id)
-        log.info("acknowledgement %s sent to %s", item.reference, item.recipient)
+        log.info("%s %s sent to %s", item.kind, item.reference, item.recipient)
         return True
 
     def _copy_to_sent(self, sent_folder: SentFolder, report: FlushReport) -> None:
@@ -169,14 +173,28 @@ class Dispatcher:
         seconds = ack.retry_initial_seconds * 2 ** max(0, attempts - 1)
         return timedelta(seconds=min(seconds, ack.retry_max_seconds))
 
-    @staticmethod
-    def _acknowledgement(item: DueMessage, channel: ChannelSettings) -> Acknowledgement:
-        return Acknowledgement(
-            reference=item.reference,
-            received_at=item.received_at,
-            subject=item.subject,
-            recipient=item.recipient,
-            message_id=item.message_id,
-            in_reply_to=item.in_reply_to,
-            channel=channel,
-        )
+    def _template(self, item: DueMessage) -> tuple[str, dict[str, object], Envelope]:
+        channel = self.settings.channel(item.channel)
+        service = self.services.get(item.service or "")
+        context: dict[str, object] = {
+            "reference": item.reference,
+            "received_at": item.received_at,
+            "subject": item.subject,
+            "partner_name": channel.partner_name,
+            "emergency_phone": channel.emergency_phone,
+            "member": item.member,
+            "member_company": item.member_company,
+            "out_of_scope": item.scope == "out",
+            "personal_data": item.personal_data,
+            "urgent": item.urgent,
+            "service_name": service.name if service else None,
+            "service_url": service.url if service else None,
+            "requester_address": item.requester_address,
+            "requester_name": item.requester_name,
+            "reasons": item.reasons,
+        }
+        if item.kind == URGENT_ALERT:
+            envelope = Envelope(item.recipient, item.message_id, item.in_reply_to, "auto-generated")
+            return "urgent_alert", context, envelope
+        envelope = Envelope(item.recipient, item.message_id, item.in_reply_to)
+        return channel.template, context, envelope

@@ -13,22 +13,20 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
-from dcs_mailbox.config import ChannelSettings
 from dcs_mailbox.errors import ConfigError
 from dcs_mailbox.outbound.french import date_fr, day_fr
 
 
 @dataclass(frozen=True)
-class Acknowledgement:
-    """Everything an acknowledgement says; built from the request by the caller."""
+class Envelope:
+    """Headers of one outgoing message; the body comes from a template directory."""
 
-    reference: str
-    received_at: datetime  # aware
-    subject: str  # the request's subject
-    recipient: str
+    to: str  # one address, or several separated by commas
     message_id: str  # without brackets
-    in_reply_to: str | None  # the request's Message-ID
-    channel: ChannelSettings
+    in_reply_to: str | None = None  # the request's Message-ID
+    # RFC 3834 §5: answers to a person are "auto-replied"; our own notices to agents
+    # are "auto-generated".
+    auto_submitted: str = "auto-replied"
 
 
 class TemplateRenderer:
@@ -51,39 +49,35 @@ class TemplateRenderer:
         except TemplateError as exc:
             raise ConfigError(f"template {name} cannot be rendered: {exc}") from exc
 
-    def acknowledgement(
+    def compose(
         self,
-        ack: Acknowledgement,
+        template: str,
+        context: dict[str, object],
+        envelope: Envelope,
         *,
         sender_address: str,
         sender_name: str,
         now: datetime,
     ) -> EmailMessage:
-        context: dict[str, object] = {
-            "reference": ack.reference,
-            "received_at": ack.received_at,
-            "subject": ack.subject,
-            "partner_name": ack.channel.partner_name,
-            "emergency_phone": ack.channel.emergency_phone,
-            "signature": sender_name,
-        }
-        base = ack.channel.template
-        subject = " ".join(self.render(f"{base}/subject.txt.j2", context).split())
+        """Render `template`/{subject.txt,body.txt,body.html}.j2 into a complete message."""
+        context = {"signature": sender_name, "mailbox": sender_address, **context}
+        subject = " ".join(self.render(f"{template}/subject.txt.j2", context).split())
         msg = EmailMessage(policy=SMTP)
         msg["From"] = HeaderAddress(display_name=sender_name, addr_spec=sender_address)
-        msg["To"] = ack.recipient
+        msg["To"] = envelope.to
         msg["Subject"] = subject
         msg["Date"] = format_datetime(now.astimezone(self.zone))
-        msg["Message-ID"] = f"<{ack.message_id}>"
-        if ack.in_reply_to:
-            msg["In-Reply-To"] = f"<{ack.in_reply_to}>"
-            msg["References"] = f"<{ack.in_reply_to}>"
+        msg["Message-ID"] = f"<{envelope.message_id}>"
+        if envelope.in_reply_to:
+            msg["In-Reply-To"] = f"<{envelope.in_reply_to}>"
+            msg["References"] = f"<{envelope.in_reply_to}>"
         # RFC 3834 §5: mark it automatic so well-behaved responders stay quiet; the
         # Microsoft header keeps Exchange out-of-office replies from answering it.
-        msg["Auto-Submitted"] = "auto-replied"
+        msg["Auto-Submitted"] = envelope.auto_submitted
         msg["X-Auto-Response-Suppress"] = "All"
         msg["Content-Language"] = "fr"
-        msg["X-DCS-Reference"] = ack.reference
-        msg.set_content(self.render(f"{base}/body.txt.j2", context) + "\n")
-        msg.add_alternative(self.render(f"{base}/body.html.j2", context), subtype="html")
+        if "reference" in context:
+            msg["X-DCS-Reference"] = str(context["reference"])
+        msg.set_content(self.render(f"{template}/body.txt.j2", context) + "\n")
+        msg.add_alternative(self.render(f"{template}/body.html.j2", context), subtype="html")
         return msg

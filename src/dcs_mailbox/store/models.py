@@ -110,6 +110,12 @@ class Message(Base):
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
     reasons: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of triage reasons
     error: Mapped[str | None] = mapped_column(Text)  # why it was quarantined
+    # Triage flags, as the machine saw them (agents' corrections live on the request).
+    member: Mapped[bool | None] = mapped_column(Boolean)
+    scope: Mapped[str | None] = mapped_column(String(16))  # in / out / uncertain
+    personal_data: Mapped[bool | None] = mapped_column(Boolean)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    category: Mapped[str | None] = mapped_column(String(48))
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"), index=True)
 
     request: Mapped[Request | None] = relationship(
@@ -167,6 +173,14 @@ class Request(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Current verdict: the machine's at first, then as agents corrected it.
+    member: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    member_company: Mapped[str | None] = mapped_column(String(255))
+    scope: Mapped[str] = mapped_column(String(16), default="uncertain", server_default="uncertain")
+    personal_data: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    category: Mapped[str | None] = mapped_column(String(48))
+    service: Mapped[str | None] = mapped_column(String(64))  # suggested competent service
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="request", foreign_keys=[Message.request_id]
@@ -212,3 +226,31 @@ class OutboxMessage(Base):
     raw_sha256: Mapped[str | None] = mapped_column(String(64))
 
     request: Mapped[Request] = relationship()
+
+
+class MemberCompany(Base):
+    """CDSE member registry (imported with `dcs-mailbox members import`)."""
+
+    __tablename__ = "members"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company: Mapped[str] = mapped_column(String(255))
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    director_name: Mapped[str] = mapped_column(String(255), default="")
+    director_email: Mapped[str] = mapped_column(String(320), default="")
+    imported_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class VerdictCorrection(Base):
+    """An agent overriding the machine: the label that measures and trains triage."""
+
+    __tablename__ = "verdict_corrections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    field: Mapped[str] = mapped_column(String(32))  # scope, personal_data, member, urgent
+    machine_value: Mapped[str | None] = mapped_column(String(32))  # the first verdict
+    previous_value: Mapped[str | None] = mapped_column(String(32))
+    agent_value: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    agent: Mapped[str] = mapped_column(String(255), default="")
+    source: Mapped[str] = mapped_column(String(16))  # cli, keyword

@@ -18,6 +18,7 @@ from dcs_mailbox.store.models import (
     RequestEvent,
     RequestStatus,
 )
+from dcs_mailbox.store.record import ACKNOWLEDGEMENT
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,15 @@ class DueMessage:
     subject: str
     received_at: datetime
     in_reply_to: str | None
+    requester_address: str | None = None
+    requester_name: str = ""
+    member: bool = True
+    member_company: str | None = None
+    scope: str = "uncertain"
+    personal_data: bool = False
+    urgent: bool = False
+    service: str | None = None
+    reasons: tuple[str, ...] = ()  # triage reasons of the request's message, for agents
 
 
 @dataclass(frozen=True)
@@ -69,12 +79,13 @@ class OutboxStore:
             ).all()
             due = []
             for row, request in rows:
-                origin = session.scalar(
-                    select(Message.message_id_header)
+                origin = session.scalars(
+                    select(Message)
                     .where(Message.request_id == request.id)
                     .order_by(Message.id)
                     .limit(1)
-                )
+                ).first()
+                reasons = json.loads(origin.reasons) if origin is not None else []
                 due.append(
                     DueMessage(
                         outbox_id=row.id,
@@ -87,7 +98,16 @@ class OutboxStore:
                         channel=request.channel,
                         subject=request.subject,
                         received_at=request.received_at,
-                        in_reply_to=origin,
+                        in_reply_to=origin.message_id_header if origin is not None else None,
+                        requester_address=request.requester_address,
+                        requester_name=request.requester_name,
+                        member=request.member,
+                        member_company=request.member_company,
+                        scope=request.scope,
+                        personal_data=request.personal_data,
+                        urgent=request.urgent,
+                        service=request.service,
+                        reasons=tuple(str(r.get("detail", "")) for r in reasons),
                     )
                 )
             return due
@@ -121,7 +141,8 @@ class OutboxStore:
             if raw_sha256:
                 row.raw_sha256 = raw_sha256
             request = session.get_one(Request, row.request_id)
-            if request.acknowledged_at is None:
+            is_ack = row.kind == ACKNOWLEDGEMENT
+            if is_ack and request.acknowledged_at is None:
                 request.acknowledged_at = now
                 request.status = RequestStatus.ACKNOWLEDGED
                 request.updated_at = now
@@ -130,7 +151,9 @@ class OutboxStore:
                 detail["recovered"] = "envoi constaté dans le dossier des éléments envoyés"
                 if raw_sha256 is None:
                     row.copied_to_sent_at = now
-            _event(session, row, now, "acknowledgement_sent", detail)
+            _event(session, row, now, f"{row.kind}_sent", detail)
+            if not is_ack:
+                return []
             return [
                 Placed(item.folder, item.uidvalidity, item.uid)
                 for item in session.scalars(
@@ -150,7 +173,7 @@ class OutboxStore:
                 session,
                 row,
                 now,
-                "acknowledgement_delayed",
+                f"{row.kind}_delayed",
                 {"error": error[:500], "attempt": row.attempts, "retry_at": retry_at.isoformat()},
             )
 
@@ -159,7 +182,7 @@ class OutboxStore:
             row = session.get_one(OutboxMessage, outbox_id)
             row.state = OutboxState.FAILED
             row.last_error = error[:2000]
-            _event(session, row, now, "acknowledgement_failed", {"error": error[:500]})
+            _event(session, row, now, f"{row.kind}_failed", {"error": error[:500]})
 
     def awaiting_sent_copy(self, limit: int = 100) -> list[SentCopy]:
         with self.sessions() as session:

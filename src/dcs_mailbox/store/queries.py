@@ -30,6 +30,13 @@ class RequestSummary:
     requester_address: str | None
     requester_name: str
     subject: str
+    member: bool = False
+    member_company: str | None = None
+    scope: str = "uncertain"
+    personal_data: bool = False
+    urgent: bool = False
+    category: str | None = None
+    service: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,13 @@ def _summary(request: Request) -> RequestSummary:
         requester_address=request.requester_address,
         requester_name=request.requester_name,
         subject=request.subject,
+        member=request.member,
+        member_company=request.member_company,
+        scope=request.scope,
+        personal_data=request.personal_data,
+        urgent=request.urgent,
+        category=request.category,
+        service=request.service,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -37,6 +37,7 @@ from dcs_mailbox.triage.ack_policy import decide_acknowledgement
 from dcs_mailbox.triage.verdict import Kind, Reason, Verdict
 
 ACKNOWLEDGEMENT = "acknowledgement"
+URGENT_ALERT = "urgent_alert"
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,16 @@ class Disposition(StrEnum):
 
 
 @dataclass(frozen=True)
+class TriageFlags:
+    """The machine's triage flags, for the keywords agents see."""
+
+    member: bool | None = None
+    scope: str | None = None
+    personal_data: bool | None = None
+    urgent: bool = False
+
+
+@dataclass(frozen=True)
 class RecordOutcome:
     disposition: Disposition
     message_pk: int
@@ -65,6 +76,8 @@ class RecordOutcome:
     withheld: Reason | None = None
     already_recorded: bool = False  # the same bytes were recorded before: nothing new written
     acknowledged: bool = False
+    flags: TriageFlags = field(default_factory=lambda: TriageFlags())
+    alert_queued: bool = False
 
 
 def find_message(session: Session, sha256: str) -> Message | None:
@@ -153,9 +166,12 @@ def allocate_reference(session: Session, channel: ChannelSettings, year: int) ->
     return result, format_reference(channel.reference_prefix, year, result)
 
 
-def acknowledgement_message_id(reference: str, sha256: str, domain: str) -> str:
+def derived_message_id(reference: str, what: str, sha256: str, domain: str) -> str:
     """Deterministic: the same request always yields the same Message-ID (idempotent sends)."""
-    return f"{reference.lower()}.accuse.{sha256[:16]}@{domain}"
+    return f"{reference.lower()}.{what}.{sha256[:16]}@{domain}"
+
+
+HUMAN_KINDS = (Kind.REQUEST, Kind.FOLLOWUP)
 
 
 def _event(
@@ -186,6 +202,7 @@ def record_inbound(
     zone: ZoneInfo,
     own_addresses: frozenset[str],
     max_acks_per_sender_per_day: int,
+    alert_recipients: tuple[str, ...] = (),
 ) -> RecordOutcome:
     """Write everything about one new message. The caller commits."""
     prefixes = frozenset(c.reference_prefix for c in channels)
@@ -193,6 +210,10 @@ def record_inbound(
     kind = verdict.kind
     if thread is not None and kind in (Kind.REQUEST, Kind.OTHER) and not verdict.no_reply:
         kind = Kind.FOLLOWUP
+    elif thread is None and kind is Kind.FOLLOWUP:
+        # A reply to something we never recorded (a thread from before the service, a
+        # reply to an agent's personal mail): judged as a request of its own.
+        kind = Kind.REQUEST
     history = history_before is not None and arrived_at < history_before
 
     row = Message(
@@ -210,22 +231,30 @@ def record_inbound(
         arrived_at=arrived_at,
         recorded_at=now,
         reasons=_reasons_json(verdict.reasons),
+        member=verdict.member if kind in HUMAN_KINDS else None,
+        scope=verdict.scope,
+        personal_data=verdict.personal_data,
+        urgent=verdict.urgent,
+        category=verdict.category,
     )
     session.add(row)
     session.flush()
     add_location(session, row, location, now)
+    flags = TriageFlags(row.member, verdict.scope, verdict.personal_data, verdict.urgent)
 
     if thread is not None:
         row.request_id = thread.id
         event_type = "followup_received" if kind is Kind.FOLLOWUP else f"{kind.value}_received"
         _event(thread, now, event_type, {"from": row.from_address, "kind": kind.value}, row.id)
         thread.updated_at = now
-        return RecordOutcome(Disposition.FOLLOWUP, row.id, thread.reference, thread.channel)
+        return RecordOutcome(
+            Disposition.FOLLOWUP, row.id, thread.reference, thread.channel, flags=flags
+        )
 
-    if kind is not Kind.REQUEST:
+    if kind not in HUMAN_KINDS:
         return RecordOutcome(Disposition.AUTOMATED, row.id)
     if not verdict.tagged or verdict.channel is None:
-        return RecordOutcome(Disposition.NOT_A_REQUEST, row.id)
+        return RecordOutcome(Disposition.NOT_A_REQUEST, row.id, flags=flags)
     if history:
         return RecordOutcome(Disposition.HISTORY, row.id, channel=verdict.channel)
 
@@ -244,6 +273,13 @@ def record_inbound(
         status=RequestStatus.RECEIVED,
         created_at=now,
         updated_at=now,
+        member=verdict.member,
+        member_company=verdict.member_company,
+        scope=verdict.scope or "uncertain",
+        personal_data=bool(verdict.personal_data),
+        urgent=verdict.urgent,
+        category=verdict.category,
+        service=verdict.service,
     )
     session.add(request)
     session.flush()
@@ -258,6 +294,25 @@ def record_inbound(
         },
         row.id,
     )
+    alert_queued = False
+    if verdict.urgent and alert_recipients:
+        # Protocol art. 4: an imminent threat goes to the duty officers at once.
+        session.add(
+            OutboxMessage(
+                request_id=request.id,
+                kind=URGENT_ALERT,
+                message_id_header=derived_message_id(
+                    reference, "alerte", message.sha256, own_domain
+                ),
+                recipient=", ".join(alert_recipients),
+                state=OutboxState.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        _event(request, now, "urgent_alert_queued", {"to": ", ".join(alert_recipients)}, None)
+        alert_queued = True
     target = message.reply_to or message.sender
     decision = decide_acknowledgement(
         message,
@@ -280,13 +335,19 @@ def record_inbound(
             None,
         )
         return RecordOutcome(
-            Disposition.NEW_REQUEST, row.id, reference, channel.name, withheld=reason
+            Disposition.NEW_REQUEST,
+            row.id,
+            reference,
+            channel.name,
+            withheld=reason,
+            alert_queued=alert_queued,
+            flags=flags,
         )
     session.add(
         OutboxMessage(
             request_id=request.id,
             kind=ACKNOWLEDGEMENT,
-            message_id_header=acknowledgement_message_id(reference, message.sha256, own_domain),
+            message_id_header=derived_message_id(reference, "accuse", message.sha256, own_domain),
             recipient=decision.recipient,
             state=OutboxState.PENDING,
             attempts=0,
@@ -296,7 +357,13 @@ def record_inbound(
     )
     _event(request, now, "acknowledgement_queued", {"to": decision.recipient}, None)
     return RecordOutcome(
-        Disposition.NEW_REQUEST, row.id, reference, channel.name, acknowledgement_queued=True
+        Disposition.NEW_REQUEST,
+        row.id,
+        reference,
+        channel.name,
+        acknowledgement_queued=True,
+        alert_queued=alert_queued,
+        flags=flags,
     )
 
 
@@ -366,4 +433,5 @@ def outcome_of(session: Session, row: Message) -> RecordOutcome:
         row.channel,
         already_recorded=True,
         acknowledged=acknowledged and disposition is Disposition.NEW_REQUEST,
+        flags=TriageFlags(row.member, row.scope, row.personal_data, row.urgent),
     )

@@ -26,6 +26,9 @@ class Reason(BaseModel):
 
 
 class Verdict(BaseModel):
+    """Every flag carries its reasons in `reasons` (rule ids are prefixed by family:
+    tag., auto./bounce./list./report./sender., kind., member., scope., pd., urgent.)."""
+
     model_config = ConfigDict(frozen=True)
 
     kind: Kind
@@ -33,4 +36,17 @@ class Verdict(BaseModel):
     channel: str | None = None  # name of the channel whose tag matched
     # Where the answer must not go, whatever the kind: a reply would loop or backscatter.
     no_reply: bool = False
+    member: bool = False
+    member_company: str | None = None
+    # "in", "out" or "uncertain" for requests and follow-ups that ask something;
+    # None where the question does not arise (machine mail, "thank you" follow-ups).
+    scope: str | None = None
+    category: str | None = None
+    service: str | None = None  # key of the suggested competent service, for "out"
+    personal_data: bool | None = None
+    urgent: bool = False
     reasons: tuple[Reason, ...] = ()
+
+    @property
+    def in_scope(self) -> bool | None:
+        return {"in": True, "out": False}.get(self.scope or "")
