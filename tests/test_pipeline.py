@@ -223,3 +223,18 @@ def test_triage_reasons_are_recorded_for_agents(service: Service) -> None:
     with service.sessions() as session:
         reasons = json.loads(session.scalars(select(Message.reasons)).one())
     assert reasons[0]["rule"] == "tag.subject"
+
+
+def test_a_members_import_is_picked_up_without_restart(service: Service) -> None:
+    from dcs_mailbox.store.members import replace_members
+    from dcs_mailbox.triage.members import Member
+
+    first = service.pipeline.process(build_eml(), arrived_at=NOW, location=None)
+    assert first.flags.member is False
+    with service.sessions.begin() as session:
+        replace_members(session, [Member("Acme", "acme-industrie.example")], NOW)
+    service.pipeline.refresh()
+    second = service.pipeline.process(
+        build_eml(message_id="second@acme-industrie.example"), arrived_at=NOW, location=None
+    )
+    assert second.flags.member is True

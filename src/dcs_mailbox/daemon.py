@@ -141,6 +141,7 @@ class Daemon:
     def sync(self, inbox: ImapSession) -> int:
         """Process every message past the checkpoint; returns how many were fetched."""
         folder = self.imap_settings.inbox
+        self.service.pipeline.refresh()
         state = inbox.select(folder)
         checkpoint = self.service.intake.checkpoint(folder)
         if checkpoint is not None and checkpoint.uidvalidity != state.uidvalidity:

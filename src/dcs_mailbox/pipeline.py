@@ -23,7 +23,7 @@ from dcs_mailbox.config import Settings
 from dcs_mailbox.errors import ParseError, StoreError
 from dcs_mailbox.parse import parse_message
 from dcs_mailbox.store.archive import RawArchive
-from dcs_mailbox.store.members import load_registry
+from dcs_mailbox.store.members import load_registry, registry_version
 from dcs_mailbox.store.record import (
     Location,
     RecordOutcome,
@@ -53,6 +53,9 @@ class Pipeline:
     history_before: datetime | None = None
 
     def __post_init__(self) -> None:
+        self._members_version: tuple[int, object] | None = None
+        self._model_version: int | None = None
+        self._loaded = False
         self.context = TriageContext(
             channels=tuple((c.name, c.tag) for c in self.settings.channels),
             own_addresses=self.settings.mailbox.own_addresses,
@@ -61,15 +64,25 @@ class Pipeline:
 
     def refresh(self) -> None:
         """Reload what agents and operators change while the service runs: the member
-        registry (`members import`) and the scope model (`triage train`)."""
+        registry (`members import`) and the scope model (`triage train`). Cheap when
+        nothing changed: one small query and one stat()."""
         with self.sessions() as session:
-            members = load_registry(session)
-        self.context = replace(
-            self.context,
-            members=members,
-            scope_model=load_scope_model(self.settings.scope_model_path),
-            services=load_services_setting(self.settings.triage.services_file),
-        )
+            members_version = registry_version(session)
+            members = load_registry(session) if members_version != self._members_version else None
+        model_path = self.settings.scope_model_path
+        model_version = model_path.stat().st_mtime_ns if model_path.exists() else None
+        updates: dict[str, object] = {}
+        if members is not None:
+            updates["members"] = members
+            self._members_version = members_version
+        if model_version != self._model_version or not self._loaded:
+            updates["scope_model"] = load_scope_model(model_path)
+            self._model_version = model_version
+        if not self._loaded:
+            updates["services"] = load_services_setting(self.settings.triage.services_file)
+            self._loaded = True
+        if updates:
+            self.context = replace(self.context, **updates)  # type: ignore[arg-type]
 
     def process(
         self, raw: bytes, *, arrived_at: datetime, location: Location | None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from dcs_mailbox.errors import DcsMailboxError
@@ -98,3 +98,11 @@ def load_registry(session: Session) -> MemberRegistry:
         Member(r.company, r.domain, r.director_name, r.director_email)
         for r in session.scalars(select(MemberCompany))
     )
+
+
+def registry_version(session: Session) -> tuple[int, object]:
+    """Changes whenever an import adds, updates or removes a member."""
+    count, latest = session.execute(
+        select(func.count(MemberCompany.id), func.max(MemberCompany.imported_at))
+    ).one()
+    return int(count), latest
