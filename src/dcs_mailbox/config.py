@@ -172,6 +172,23 @@ class AlertSettings(_Section):
     duty_addresses: tuple[EmailAddress, ...] = ()
 
 
+class DigestSettings(_Section):
+    """The agents' daily digest of requests waiting for an answer."""
+
+    # Local time ([service].timezone) at which it is sent, every day.
+    time: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "08:30"
+    # Empty: no digest.
+    recipients: tuple[EmailAddress, ...] = ()
+    # An acknowledgement still unsent this long after the request is listed with its
+    # reason (protocol art. 3 promises one within 24 h).
+    ack_overdue_minutes: Annotated[int, Field(ge=1)] = 60
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        hour, minute = self.time.split(":")
+        return int(hour), int(minute)
+
+
 class ChannelSettings(_Section):
     """A partnership served by the mailbox: CDSE first; USP, SNES, CNCC... may follow."""
 
@@ -219,6 +236,7 @@ class Settings(_Section):
     acknowledgement: AcknowledgementSettings = AcknowledgementSettings()
     triage: TriageSettings = TriageSettings()
     alerts: AlertSettings = AlertSettings()
+    digest: DigestSettings = DigestSettings()
     channels: Annotated[tuple[ChannelSettings, ...], Field(min_length=1)]
 
     @model_validator(mode="after")

@@ -54,8 +54,19 @@ class Base(DeclarativeBase):
 
 
 class RequestStatus(StrEnum):
+    """Lifecycle of a request (docs/lifecycle.md). Timestamps keep every phase reached."""
+
     RECEIVED = "received"  # recorded, acknowledgement not yet sent
     ACKNOWLEDGED = "acknowledged"
+    ANSWERED = "answered"  # an agent answered the requester
+    REFERRED = "referred"  # sent on to (or the requester pointed to) a competent service
+    CLOSED = "closed"  # an agent closed it
+    NOT_A_REQUEST = "not_a_request"  # an agent said it is not a request: out of statistics
+
+
+class Medium(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
 
 
 class OutboxState(StrEnum):
@@ -84,6 +95,8 @@ class FolderCheckpoint(Base):
     folder: Mapped[str] = mapped_column(String(255), unique=True)
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    # CONDSTORE (RFC 7162): flag changes since this value are fetched to read agents' tags.
+    highest_modseq: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -98,6 +111,8 @@ class Message(Base):
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     size: Mapped[int] = mapped_column(BigInteger)
     message_id_header: Mapped[str | None] = mapped_column(String(998), index=True)
+    # inbound: reached the INBOX; outbound: found in the Sent folder (an agent's mail).
+    direction: Mapped[str] = mapped_column(String(8), default="inbound", server_default="inbound")
     status: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str | None] = mapped_column(String(16))
     tagged: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -135,6 +150,9 @@ class MailboxItem(Base):
     uid: Mapped[int] = mapped_column(BigInteger)
     message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Agents' keywords already applied to the request (lower case, space-separated):
+    # a tag is acted on once, when it appears.
+    agent_keywords: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     message: Mapped[Message] = relationship(back_populates="locations")
 
@@ -181,6 +199,11 @@ class Request(Base):
     urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     category: Mapped[str | None] = mapped_column(String(48))
     service: Mapped[str | None] = mapped_column(String(64))  # suggested competent service
+    medium: Mapped[str] = mapped_column(String(8), default="email", server_default="email")
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # first agent answer
+    referred_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    referred_service: Mapped[str | None] = mapped_column(String(64))
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="request", foreign_keys=[Message.request_id]
@@ -254,3 +277,22 @@ class VerdictCorrection(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     agent: Mapped[str] = mapped_column(String(255), default="")
     source: Mapped[str] = mapped_column(String(16))  # cli, keyword
+
+
+class ReportRun(Base):
+    """One scheduled mailing per (kind, period): the daily digest of 2026-11-24, the
+    quarterly statistics of 2026-Q3... The unique pair makes it exactly once."""
+
+    __tablename__ = "report_runs"
+    __table_args__ = (UniqueConstraint("kind", "period"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))  # pending, sent, empty, failed
+    message_id_header: Mapped[str | None] = mapped_column(String(255))
+    recipients: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    raw_sha256: Mapped[str | None] = mapped_column(String(64))  # what was sent, archived
