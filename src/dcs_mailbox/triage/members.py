@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from dcs_mailbox.text import fold
 from dcs_mailbox.triage.verdict import Reason
 
 
@@ -44,6 +45,17 @@ class MemberRegistry:
             if member is not None:
                 return member
         return None
+
+    def match_company(self, name: str) -> Member | None:
+        """The member whose company name is `name`, ignoring case, accents and spacing.
+
+        For a caller on the phone, the company they state is all there is: an exact name
+        (« societe  generale » is « Société Générale »), never a guess between look-alikes.
+        """
+        wanted = fold(name)
+        if not wanted:
+            return None
+        return next((m for m in self if fold(m.company) == wanted), None)
 
     def reason(self, address: str | None) -> tuple[bool, Reason]:
         member = self.match(address)
