@@ -20,7 +20,7 @@ CHANNEL: dict[str, Any] = {
     "tag": "Saisine CDSE",
     "partner_name": "Club des directeurs de sécurité et de sûreté des entreprises",
     "reference_prefix": "CDSE",
-    "keyword": "$SaisineCDSE",
+    "keyword": "$saisine_cdse",
     "emergency_phone": "01 99 00 12 34",
 }
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 from dcs_mailbox import __version__
+from dcs_mailbox.calls_cli import add_calls_parser
 from dcs_mailbox.config import Settings, load_settings
 from dcs_mailbox.errors import DcsMailboxError
 from dcs_mailbox.keywords import keywords_for
@@ -95,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     members_list = members.add_parser("list", help="list the registry")
     _config_arg(members_list)
 
+    add_calls_parser(sub)
+
+    digest = sub.add_parser("digest", help="send today's digest of requests awaiting an answer")
+    _config_arg(digest)
+    digest.add_argument(
+        "--dry-run", action="store_true", help="print the digest; send and record nothing"
+    )
+
+    tags = sub.add_parser(
+        "thunderbird-tags", help="print Thunderbird preferences defining every tag (user.js)"
+    )
+    tags.add_argument("--config", "-c", type=Path, help="to include every configured channel")
+
     check = sub.add_parser("check", help="validate the configuration and try IMAP and SMTP")
     _config_arg(check)
 
@@ -144,6 +158,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         from dcs_mailbox.demo import run_demo
 
         return run_demo(keep=args.keep)
+    if args.command == "thunderbird-tags":
+        from dcs_mailbox.agent_tags import thunderbird_prefs
+
+        channels = (
+            {c.name: c.keyword for c in load_settings(args.config).channels}
+            if args.config
+            else {"CDSE": "$saisine_cdse"}
+        )
+        print(thunderbird_prefs(channels), end="")
+        return 0
     if args.command == "triage":
         from dcs_mailbox.triage_cli import run_triage
 
@@ -169,6 +193,14 @@ def _dispatch(args: argparse.Namespace) -> int:
             return run_checks(settings)
         case "members":
             return _members(settings, args)
+        case "digest":
+            from dcs_mailbox.reports.digest_cli import run_digest_command
+
+            return run_digest_command(settings, args)
+        case "calls":
+            from dcs_mailbox.calls_cli import run_calls
+
+            return run_calls(settings, args)
     raise AssertionError(args.command)
 
 

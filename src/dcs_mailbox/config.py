@@ -120,6 +120,10 @@ class ImapSettings(ServerEndpoint):
     # announced in a reply to another command (a race of microseconds).
     idle_renew_seconds: Annotated[float, Field(gt=0, le=1740)] = 120.0
     fetch_batch_size: Annotated[int, Field(gt=0, le=5000)] = 200
+    # Outlook shows no IMAP keywords: when set, a copy of each flagged message is also
+    # filed in "<folder_view>/<flag>" (e.g. "Tri DCS/URGENT"). The original stays in the
+    # INBOX. Empty: off.
+    folder_view: str = ""
     reconnect_max_seconds: Annotated[float, Field(gt=0)] = 300.0
 
 
@@ -199,6 +203,12 @@ class ChannelSettings(_Section):
     keyword: Annotated[str, Field(pattern=r"^\$?[A-Za-z0-9_]{1,64}$")]
     emergency_phone: Annotated[str, Field(min_length=4)]
     template: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")] = "acknowledgement"
+
+    @field_validator("keyword")
+    @classmethod
+    def _lower_case_keyword(cls, value: str) -> str:
+        # Thunderbird's tag keys are lower case (docs/keywords.md): match them.
+        return value.lower()
 
 
 class ServiceSettings(_Section):

@@ -10,22 +10,33 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 
 from imapclient import IMAPClient
 from pydantic import SecretStr
 
+from dcs_mailbox import keywords as kw
+from dcs_mailbox.agent_tags import ACTIONS_BY_KEY, DAEMON_TAGS
 from dcs_mailbox.config import ImapSettings
 from dcs_mailbox.errors import ConfigError, ImapError, SmtpError, StoreError
 from dcs_mailbox.intake import imap
-from dcs_mailbox.intake.imap import ImapSentFolder, ImapSession
+from dcs_mailbox.intake.imap import FetchedMessage, ImapSentFolder, ImapSession
 from dcs_mailbox.keywords import ACK_SENT, keywords_for
+from dcs_mailbox.scheduler import Scheduler
 from dcs_mailbox.service import DataDirLock, Service
+from dcs_mailbox.store.agent_tags import apply_agent_tags, tagged_candidates
 from dcs_mailbox.store.intake import Checkpoint
 from dcs_mailbox.store.outbox import Placed
 from dcs_mailbox.store.record import Location
 
 log = logging.getLogger(__name__)
+
+# The flags an agent acts on; the others (acknowledged, automatic...) are bookkeeping.
+FOLDER_VIEW_LABELS = {
+    tag.key: tag.label
+    for tag in DAEMON_TAGS
+    if tag.key in (kw.URGENT, kw.OUT_OF_SCOPE, kw.PERSONAL_DATA, kw.NOT_A_MEMBER, kw.QUARANTINED)
+}
 
 Connector = Callable[[ImapSettings, SecretStr | None], IMAPClient]
 
@@ -80,23 +91,39 @@ class Daemon:
                 self.imap_settings.port,
                 self.service.pipeline.history_before.isoformat(),
             )
-            delay = 1.0
-            while not self.stop.is_set():
-                cycles_before = self.cycles
-                try:
-                    self._connected_loop()
-                except (ImapError, StoreError) as exc:
-                    log.error("%s; retrying in %.0f s", exc, delay)
-                except Exception as exc:
-                    log.exception("unexpected error; retrying in %.0f s", delay)
-                    self.unexpected_errors.append(f"{type(exc).__name__}: {exc}")
-                else:
-                    continue
-                if self.cycles > cycles_before:
-                    delay = 1.0  # the connection had been healthy: start the backoff over
-                self.stop.wait(delay)
-                delay = min(delay * 2, self.imap_settings.reconnect_max_seconds)
+            # Scheduled mail (the daily digest) runs in APScheduler's thread, with a Sent
+            # folder connection of its own: imaplib connections are not thread-safe.
+            scheduler = Scheduler(
+                self.service,
+                sent_folder_factory=lambda: ImapSentFolder(
+                    self._open, self.imap_settings.sent_folder
+                ),
+            )
+            scheduler.start()
+            try:
+                self._loop()
+            finally:
+                scheduler.shutdown()
+                self.unexpected_errors.extend(scheduler.job_errors)
             log.info("stopped")
+
+    def _loop(self) -> None:
+        delay = 1.0
+        while not self.stop.is_set():
+            cycles_before = self.cycles
+            try:
+                self._connected_loop()
+            except (ImapError, StoreError) as exc:
+                log.error("%s; retrying in %.0f s", exc, delay)
+            except Exception as exc:
+                log.exception("unexpected error; retrying in %.0f s", delay)
+                self.unexpected_errors.append(f"{type(exc).__name__}: {exc}")
+            else:
+                continue
+            if self.cycles > cycles_before:
+                delay = 1.0  # the connection had been healthy: start the backoff over
+            self.stop.wait(delay)
+            delay = min(delay * 2, self.imap_settings.reconnect_max_seconds)
 
     def _open(self) -> ImapSession:
         where = f"{self.imap_settings.host}:{self.imap_settings.port}"
@@ -111,13 +138,15 @@ class Daemon:
                 while not self.stop.is_set():
                     self.sync(inbox)
                     self.flush(inbox, sent)
+                    self.sync_sent(sent)
+                    self.read_agent_tags(inbox)
                     self.cycles += 1
                     if self.stop.is_set():
                         break
                     # Mail that arrived during this round was announced (if at all) inside
                     # the replies to our own commands, where imaplib keeps it from
-                    # idle_check: look for it explicitly before waiting.
-                    if inbox.uids_after(self._last_uid):
+                    # idle_check: look for it explicitly before waiting (ImapSession).
+                    if inbox.uids_after(self._last_uid) or inbox.announced_changes():
                         continue
                     inbox.wait(self._wait_seconds(use_idle), use_idle, self._should_stop_waiting)
                     self._wake.clear()
@@ -138,11 +167,11 @@ class Daemon:
 
     # --- one round -------------------------------------------------------------------
 
-    def sync(self, inbox: ImapSession) -> int:
-        """Process every message past the checkpoint; returns how many were fetched."""
-        folder = self.imap_settings.inbox
-        self.service.pipeline.refresh()
-        state = inbox.select(folder)
+    def _new_uids(
+        self, session: ImapSession, folder: str, *, readonly: bool
+    ) -> tuple[int, int, list[int]]:
+        """SELECT `folder` and list the UIDs past its checkpoint: (uidvalidity, last, new)."""
+        state = session.select(folder, readonly=readonly)
         checkpoint = self.service.intake.checkpoint(folder)
         if checkpoint is not None and checkpoint.uidvalidity != state.uidvalidity:
             # RFC 3501 §2.3.1.1: old UIDs mean nothing now. Re-scan everything; content
@@ -155,20 +184,31 @@ class Daemon:
             )
             checkpoint = None
         last_uid = checkpoint.last_uid if checkpoint else 0
-        uids = inbox.uids_after(last_uid)
+        uids = session.uids_after(last_uid)
+        if checkpoint is None and not uids:
+            self.service.intake.save_checkpoint(
+                folder, Checkpoint(state.uidvalidity, 0), self.service.clock.now()
+            )
+        return state.uidvalidity, last_uid, uids
+
+    def _arrival(self, item: FetchedMessage) -> datetime:
+        if item.internal_date is not None and item.internal_date.tzinfo:
+            return item.internal_date.astimezone(UTC)
+        return self.service.clock.now()
+
+    def sync(self, inbox: ImapSession) -> int:
+        """Process every INBOX message past the checkpoint; returns how many were fetched."""
+        folder = self.imap_settings.inbox
+        self.service.pipeline.refresh()
+        uidvalidity, last_uid, uids = self._new_uids(inbox, folder, readonly=False)
         self._last_uid = max([last_uid, *uids])
         for batch in chunks(uids, self.imap_settings.fetch_batch_size):
             to_mark: dict[str, list[int]] = {}
             for item in inbox.fetch(batch):
-                arrived = (
-                    item.internal_date.astimezone(UTC)
-                    if item.internal_date is not None and item.internal_date.tzinfo
-                    else self.service.clock.now()
-                )
                 outcome = self.service.pipeline.process(
                     item.raw,
-                    arrived_at=arrived,
-                    location=Location(folder, state.uidvalidity, item.uid),
+                    arrived_at=self._arrival(item),
+                    location=Location(folder, uidvalidity, item.uid),
                 )
                 present = {f.lower() for f in item.flags}
                 for keyword in keywords_for(outcome, self.channel_keywords):
@@ -176,12 +216,61 @@ class Daemon:
                         to_mark.setdefault(keyword, []).append(item.uid)
             for keyword, marked in to_mark.items():
                 inbox.add_keywords(marked, [keyword])
+                self._file_in_folder_view(inbox, keyword, marked)
             self.service.intake.save_checkpoint(
-                folder, Checkpoint(state.uidvalidity, max(batch)), self.service.clock.now()
+                folder, Checkpoint(uidvalidity, max(batch)), self.service.clock.now()
             )
-        if checkpoint is None and not uids:
+        return len(uids)
+
+    def read_agent_tags(self, inbox: ImapSession) -> int:
+        """Apply the tags agents set in their mail client to the requests (docs/lifecycle.md).
+
+        The FLAGS of every message that belongs to a request are read each round: a few
+        hundred requests a year make that one short FETCH.
+        """
+        folder = self.imap_settings.inbox
+        checkpoint = self.service.intake.checkpoint(folder)
+        if checkpoint is None:
+            return 0
+        with self.service.sessions() as session:
+            candidates = tagged_candidates(session, folder, checkpoint.uidvalidity)
+        applied = 0
+        by_uid = {c.uid: c for c in candidates}
+        for batch in chunks(sorted(by_uid), 500):
+            for uid, flags in inbox.flags(batch).items():
+                keys = {f.lower() for f in flags} - by_uid[uid].applied
+                if not keys & ACTIONS_BY_KEY.keys():
+                    continue
+                with self.service.sessions.begin() as session:
+                    actions = apply_agent_tags(
+                        session, by_uid[uid].item_id, keys, self.service.clock.now()
+                    )
+                applied += len(actions)
+                log.info("UID %d: agent tag(s) applied: %s", uid, ", ".join(actions))
+        return applied
+
+    def _file_in_folder_view(self, inbox: ImapSession, keyword: str, uids: list[int]) -> None:
+        """Outlook shows folders, not keywords: copy flagged mail into a folder per flag.
+        Only on the round the keyword is first set, so each message is copied once."""
+        root = self.imap_settings.folder_view
+        label = FOLDER_VIEW_LABELS.get(keyword)
+        if not root or label is None:
+            return
+        inbox.copy_to(uids, (root, label))
+
+    def sync_sent(self, sent: ImapSentFolder) -> int:
+        """Read what agents sent (answers, referrals) from the Sent folder, read-only."""
+        session, folder = sent.ready()
+        uidvalidity, _last, uids = self._new_uids(session, folder, readonly=True)
+        for batch in chunks(uids, self.imap_settings.fetch_batch_size):
+            for item in session.fetch(batch):
+                self.service.pipeline.process_sent(
+                    item.raw,
+                    sent_at=self._arrival(item),
+                    location=Location(folder, uidvalidity, item.uid),
+                )
             self.service.intake.save_checkpoint(
-                folder, Checkpoint(state.uidvalidity, 0), self.service.clock.now()
+                folder, Checkpoint(uidvalidity, max(batch)), self.service.clock.now()
             )
         return len(uids)
 

@@ -61,7 +61,7 @@ def demo_settings(data_dir: Path, smtp_port: int) -> Settings:
                     "tag": "Saisine CDSE",
                     "partner_name": "Club des directeurs de sécurité et de sûreté des entreprises",
                     "reference_prefix": "CDSE",
-                    "keyword": "$SaisineCDSE",
+                    "keyword": "$saisine_cdse",
                     "emergency_phone": "01 99 00 00 00 (numéro fictif de démonstration)",
                 }
             ],

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from dcs_mailbox.store.record import Disposition, RecordOutcome
 
-ACK_SENT = "$AccuseEnvoye"
-ACK_WITHHELD = "$SansAccuse"
-FOLLOWUP = "$Suivi"
-AUTOMATED = "$Automatique"
-HISTORY = "$Historique"
-NOT_A_REQUEST = "$NonSaisine"
-QUARANTINED = "$Quarantaine"
-OUT_OF_SCOPE = "$HorsPerimetre"
-PERSONAL_DATA = "$DonneesPersonnelles"
-NOT_A_MEMBER = "$NonMembre"
-URGENT = "$Urgent"
+ACK_SENT = "$accuse_envoye"
+ACK_WITHHELD = "$sans_accuse"
+FOLLOWUP = "$suivi"
+AUTOMATED = "$automatique"
+HISTORY = "$historique"
+NOT_A_REQUEST = "$non_saisine"
+QUARANTINED = "$quarantaine"
+OUT_OF_SCOPE = "$hors_perimetre"
+PERSONAL_DATA = "$donnees_personnelles"
+NOT_A_MEMBER = "$non_membre"
+URGENT = "$urgent"
 
 
 def keywords_for(outcome: RecordOutcome, channel_keywords: dict[str, str]) -> tuple[str, ...]:

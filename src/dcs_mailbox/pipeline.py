@@ -22,6 +22,7 @@ from dcs_mailbox.clock import Clock
 from dcs_mailbox.config import Settings
 from dcs_mailbox.errors import ParseError, StoreError
 from dcs_mailbox.parse import parse_message
+from dcs_mailbox.store.answers import record_sent
 from dcs_mailbox.store.archive import RawArchive
 from dcs_mailbox.store.members import load_registry, registry_version
 from dcs_mailbox.store.record import (
@@ -34,6 +35,7 @@ from dcs_mailbox.store.record import (
     record_inbound,
     record_quarantine,
 )
+from dcs_mailbox.triage.body import split_body
 from dcs_mailbox.triage.classify import TriageContext, triage
 from dcs_mailbox.triage.resources import load_scope_model, load_services_setting
 
@@ -125,6 +127,41 @@ class Pipeline:
             raise EnvironmentFailure(f"database or disk unavailable: {exc}") from exc
         except SQLAlchemyError as exc:
             raise EnvironmentFailure(f"database error: {exc}") from exc
+
+    def process_sent(self, raw: bytes, *, sent_at: datetime, location: Location | None) -> str:
+        """A message of the Sent folder (an agent's mail, or our own copy); returns what it
+        was taken for. Bad input is quarantined like inbound mail, never retried forever."""
+        sha256 = self.archive.store(raw)
+        try:
+            with self.sessions.begin() as session:
+                known = find_message(session, sha256)
+                if known is not None:
+                    add_location(session, known, location, self.clock.now())
+                    return "known"
+            try:
+                message = parse_message(raw)
+                own_text = split_body(message.text, message.sender).own
+                with self.sessions.begin() as session:
+                    return record_sent(
+                        session,
+                        message=message,
+                        sent_at=sent_at,
+                        now=self.clock.now(),
+                        location=location,
+                        prefixes=frozenset(c.reference_prefix for c in self.settings.channels),
+                        services=self.context.services,
+                        own_text=own_text,
+                    ).kind.value
+            except (OperationalError, StoreError, OSError):
+                raise
+            except Exception as exc:
+                log.exception("Sent message %s could not be processed", sha256[:12])
+                self._quarantine(
+                    sha256, len(raw), f"{type(exc).__name__}: {exc}", sent_at, location
+                )
+                return "quarantined"
+        except (OperationalError, OSError) as exc:
+            raise EnvironmentFailure(f"database or disk unavailable: {exc}") from exc
 
     def _known(self, sha256: str, location: Location | None) -> RecordOutcome | None:
         with self.sessions.begin() as session:

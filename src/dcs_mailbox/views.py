@@ -10,7 +10,14 @@ from zoneinfo import ZoneInfo
 from dcs_mailbox.store.queries import RequestDetail, RequestSummary
 
 SCOPE_FR = {"in": "dans le périmètre", "out": "hors périmètre", "uncertain": "incertain"}
-STATUS_FR = {"received": "reçue", "acknowledged": "accusé envoyé"}
+STATUS_FR = {
+    "received": "reçue",
+    "acknowledged": "accusé envoyé",
+    "answered": "répondue",
+    "referred": "orientée",
+    "closed": "close",
+    "not_a_request": "pas une saisine",
+}
 EVENT_FR = {
     "received": "Saisine reçue",
     "acknowledgement_queued": "Accusé de réception mis en file",
@@ -27,6 +34,13 @@ EVENT_FR = {
     "urgent_alert_delayed": "Envoi de l'alerte urgente retardé",
     "urgent_alert_failed": "Envoi de l'alerte urgente impossible",
     "agent_correction": "Correction par un agent",
+    "answer_sent": "Réponse envoyée au demandeur",
+    "referred": "Orientée vers un service",
+    "agent_mail_sent": "Courriel d'un agent",
+    "agent_close": "Close par un agent (étiquette)",
+    "agent_refer": "Orientée par un agent (étiquette)",
+    "agent_not_a_request": "Marquée « pas une saisine » (étiquette)",
+    "phone_call_logged": "Appel téléphonique enregistré",
 }
 
 
@@ -41,21 +55,36 @@ def requests_table(rows: list[RequestSummary], zone: ZoneInfo) -> str:
     for r in rows:
         lines.append(
             f"{r.reference:<16} {_paris(r.received_at, zone):<16} "
-            f"{STATUS_FR.get(r.status, r.status):<14} {(r.requester_address or '—')[:32]:<32} "
+            f"{STATUS_FR.get(r.status, r.status):<14} {_who(r)[:32]:<32} "
             f"{r.subject[:60]}"
         )
     return "\n".join(lines)
+
+
+def _who(r: RequestSummary) -> str:
+    if r.medium == "phone":
+        return f"{r.requester_name} (tél.)"
+    return r.requester_address or "—"
 
 
 def request_text(detail: RequestDetail, zone: ZoneInfo) -> str:
     s = detail.summary
     out = [
         f"Saisine {s.reference} (canal {s.channel})",
-        f"  Demandeur : {s.requester_name} <{s.requester_address or '—'}>",
+        f"  Demandeur : {s.requester_name} "
+        + ("(par téléphone)" if s.medium == "phone" else f"<{s.requester_address or '—'}>"),
         f"  Objet     : {s.subject}",
         f"  Reçue le  : {_paris(s.received_at, zone)}",
         f"  État      : {STATUS_FR.get(s.status, s.status)}",
         f"  Accusé    : {_paris(s.acknowledged_at, zone)}",
+        f"  Réponse   : {_paris(s.answered_at, zone)}"
+        + (
+            f" · orientée le {_paris(s.referred_at, zone)}"
+            f" ({s.referred_service or 'service non précisé'})"
+            if s.referred_at
+            else ""
+        )
+        + (f" · close le {_paris(s.closed_at, zone)}" if s.closed_at else ""),
         f"  Membre    : {'oui' if s.member else 'non'}"
         f"{f' ({s.member_company})' if s.member_company else ''}",
         f"  Périmètre : {SCOPE_FR.get(s.scope, s.scope)}{f' [{s.category}]' if s.category else ''}"
@@ -80,6 +109,14 @@ def _event_suffix(detail: dict[str, object]) -> str:
     if isinstance(changes, dict):
         text = ", ".join(f"{k} {v[0]} → {v[1]}" for k, v in changes.items())
         return f" ({detail.get('agent', '')}) : {text} — « {detail.get('reason', '')} »"
+    if detail.get("delay_hours") is not None:
+        return f" → {detail.get('to', '')} (délai : {detail['delay_hours']} h)"
+    if "service" in detail:
+        return f" → {detail['service']}"
+    if "tag" in detail:
+        return f" : « {detail['tag']} »"
+    if "company" in detail and "agent" in detail:
+        return f" ({detail['agent']}) : {detail['company']}"
     if "to" in detail:
         return f" → {detail['to']}"
     reason = detail.get("reason")

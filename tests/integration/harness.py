@@ -115,7 +115,8 @@ class RunningDaemon:
             return int(session.scalar(stmt) or 0)
 
     def messages(self) -> int:
-        return self.count(Message)
+        """Messages recorded from the INBOX (the Sent folder's are counted apart)."""
+        return self.count(Message, Message.direction == "inbound")
 
     def requests(self) -> list[Request]:
         with self.service.sessions() as session:

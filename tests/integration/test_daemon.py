@@ -43,7 +43,7 @@ def test_tagged_request_is_recorded_acknowledged_once_filed_in_sent_and_keyworde
         wait_until(lambda: parsed["Message-ID"] in sent_message_ids(dovecot), "the Sent copy")
         uid = dovecot.fetch_all("INBOX")[0].uid
         wait_until(
-            lambda: {"$SaisineCDSE", ACK_SENT} <= dovecot.keywords("INBOX", uid),
+            lambda: {"$saisine_cdse", ACK_SENT} <= dovecot.keywords("INBOX", uid),
             "keywords on the request",
         )
         [request] = running.requests()
@@ -105,18 +105,24 @@ def test_machine_mail_untagged_mail_and_followups_get_no_acknowledgement(
             dovecot.deliver_lmtp(MAILBOX, raw)
         wait_until(lambda: running.messages() == 5, "five recorded messages")
         running.wait_cycles()
-        stored = dovecot.fetch_all("INBOX")
-        expected = [
-            {"$SaisineCDSE", ACK_SENT},
-            {AUTOMATED},
-            {AUTOMATED},
-            {NOT_A_REQUEST},
-            {"$SaisineCDSE", FOLLOWUP},
-        ]
-        for message, keywords in zip(stored, expected, strict=True):
+        # Maildir assigns UIDs when Dovecot syncs its index, not in delivery order: find
+        # each message by its Message-ID.
+        uid_of = {
+            stored.raw.split(b"Message-ID: <")[1].split(b">")[0].decode(): stored.uid
+            for stored in dovecot.fetch_all("INBOX")
+        }
+        expected = {
+            "req-e2e-1@acme-industrie.example": {"$saisine_cdse", ACK_SENT},
+            "ooo@x.example": {AUTOMATED},
+            "dsn@mx.example": {AUTOMATED},
+            "q@x.example": {NOT_A_REQUEST},
+            "fu@acme-industrie.example": {"$saisine_cdse", FOLLOWUP},
+        }
+        for message_id, keywords in expected.items():
+            uid = uid_of[message_id]
             wait_until(
-                lambda m=message, k=keywords: k <= dovecot.keywords("INBOX", m.uid),  # type: ignore[misc]
-                f"keywords {keywords} on UID {message.uid}",
+                lambda u=uid, k=keywords: k <= dovecot.keywords("INBOX", u),  # type: ignore[misc]
+                f"keywords {keywords} on {message_id}",
             )
         with running.service.sessions() as session:
             events = [
@@ -143,7 +149,7 @@ def test_first_start_records_old_mail_as_history_without_acknowledging_it(
         assert ack.rcpt_tos == ("recent@x.example",)
         assert running.count(Message, Message.history.is_(True)) == 3
         uids = [m.uid for m in dovecot.fetch_all("INBOX")]
-        wait_until(lambda: HISTORY in dovecot.keywords("INBOX", uids[0]), "$Historique")
+        wait_until(lambda: HISTORY in dovecot.keywords("INBOX", uids[0]), "$historique")
     assert len(smtp_server.messages) == 1
 
 
@@ -188,7 +194,7 @@ def test_uidvalidity_change_rescans_without_acknowledging_again(
     with RunningDaemon(settings) as running:
         running.wait_cycles(2)
         with running.service.sessions() as session:
-            [message] = session.scalars(select(Message)).all()
+            [message] = session.scalars(select(Message).where(Message.direction == "inbound")).all()
             assert len({loc.uidvalidity for loc in message.locations}) == 2
     assert len(smtp_server.messages) == 1
 

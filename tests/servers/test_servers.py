@@ -22,7 +22,7 @@ from .smtp import SmtpCapture
 pytestmark = pytest.mark.integration
 
 ADDRESS = "sec-dcs@interieur.gouv.fr"
-KEYWORD = "$SaisineCDSE"
+KEYWORD = "$saisine_cdse"
 
 
 def make_message(subject: str = "Saisine CDSE n° 42", body: str = "Bonjour,\n") -> bytes:

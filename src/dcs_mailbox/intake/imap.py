@@ -159,11 +159,28 @@ class ImapSession:
             fetched.append(FetchedMessage(uid, item[b"BODY[]"], item.get(b"INTERNALDATE"), flags))
         return fetched
 
+    def flags(self, uids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        """Current flags and keywords of `uids` (expunged ones are simply absent)."""
+        if not uids:
+            return {}
+        with self._exchange():
+            data = self.client.get_flags(list(uids))
+        return {uid: tuple(to_unicode(f) for f in flags) for uid, flags in data.items()}
+
     def add_keywords(self, uids: Sequence[int], keywords: Sequence[str]) -> None:
         if not uids or not keywords:
             return
         with self._exchange():
             self.client.add_flags(list(uids), list(keywords), silent=True)
+
+    def copy_to(self, uids: Sequence[int], path: tuple[str, ...]) -> None:
+        """COPY `uids` of the selected folder to the folder `path` (created if missing)."""
+        with self._exchange():
+            delimiter = self.client.list_folders(pattern="INBOX")[0][1] or b"/"
+            name = to_unicode(delimiter).join(path)
+            if not self.client.folder_exists(name):
+                self.client.create_folder(name)
+            self.client.copy(list(uids), name)
 
     def search_header(self, name: str, value: str) -> list[int]:
         with self._exchange():
@@ -188,6 +205,25 @@ class ImapSession:
             f"no Sent folder found on {self.where} (no SPECIAL-USE \\Sent, none of "
             f"{', '.join(SENT_NAMES)}): set [imap].sent_folder"
         )
+
+    def announced_changes(self) -> bool:
+        """Did the server announce new mail inside the replies to our own commands?
+
+        A server tells a session about new mail in whatever reply comes next (RFC 3501
+        §7.3.1): a SEARCH, a FETCH, a STORE. imaplib keeps such untagged responses in
+        `untagged_responses`, where idle_check never looks, and IDLE will not announce
+        them again — a message arriving during our pre-IDLE SEARCH would otherwise wait
+        for the next renewal. Draining the dict here also keeps it from growing for the
+        life of the daemon. (imaplib attribute, present since Python 2.)
+        """
+        stash = getattr(getattr(self.client, "_imap", None), "untagged_responses", None)
+        if not isinstance(stash, dict):
+            return False
+        changed = False
+        for name in ("EXISTS", "RECENT", "FETCH", "EXPUNGE"):
+            if stash.pop(name, None) and name in ("EXISTS", "RECENT"):
+                changed = True
+        return changed
 
     def wait(self, seconds: float, use_idle: bool, should_stop: Callable[[], bool]) -> bool:
         """Block until the folder changes, `seconds` pass, or should_stop(); True on change."""
@@ -228,6 +264,14 @@ class ImapSentFolder:
         self._configured = configured_name
         self._session: ImapSession | None = None
         self._name: str | None = None
+
+    def ready(self) -> tuple[ImapSession, str]:
+        """The Sent folder's connection and name (opened and found on first use)."""
+        try:
+            return self._ready()
+        except ImapError:
+            self.close()
+            raise
 
     def _ready(self) -> tuple[ImapSession, str]:
         if self._session is None:

@@ -48,6 +48,21 @@ def apply_correction(
     ).one_or_none()
     if request is None:
         raise UnknownRequestError(f"no request with reference {reference}")
+    return correct_request(
+        session, request, values, reason=reason, agent=agent, source=source, now=now
+    )
+
+
+def correct_request(
+    session: Session,
+    request: Request,
+    values: dict[str, object],
+    *,
+    reason: str,
+    agent: str,
+    source: str,
+    now: datetime,
+) -> list[Change]:
     origin = session.scalars(
         select(Message).where(Message.request_id == request.id).order_by(Message.id).limit(1)
     ).first()

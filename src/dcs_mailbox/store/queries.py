@@ -37,6 +37,11 @@ class RequestSummary:
     urgent: bool = False
     category: str | None = None
     service: str | None = None
+    medium: str = "email"
+    answered_at: datetime | None = None
+    referred_at: datetime | None = None
+    referred_service: str | None = None
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,11 @@ def _summary(request: Request) -> RequestSummary:
         urgent=request.urgent,
         category=request.category,
         service=request.service,
+        medium=request.medium,
+        answered_at=request.answered_at,
+        referred_at=request.referred_at,
+        referred_service=request.referred_service,
+        closed_at=request.closed_at,
     )
 
 

@@ -55,6 +55,21 @@ class Service:
     key: str
     name: str
     url: str | None
+    # Where agents write when they refer a request to this service: full addresses, or
+    # "@domain" for any address at that domain or a subdomain (docs/lifecycle.md).
+    addresses: tuple[str, ...] = ()
+
+    def receives(self, address: str) -> bool:
+        address = address.lower()
+        domain = address.rpartition("@")[2]
+        for entry in self.addresses:
+            entry = entry.lower()
+            if entry.startswith("@"):
+                if domain == entry[1:] or domain.endswith("." + entry[1:]):
+                    return True
+            elif address == entry:
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,7 @@ def _service(path: Path, key: str, table: object) -> Service:
         raise ConfigError(f"{where}: a key uses lower-case letters, digits and '-' only")
     if not isinstance(table, dict):
         raise ConfigError(f'{where}: expected a table with name = "…" and url = "…"')
-    unknown = set(table) - {"name", "url"}
+    unknown = set(table) - {"name", "url", "addresses"}
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     name, url = table.get("name"), table.get("url")
@@ -99,7 +114,12 @@ def _service(path: Path, key: str, table: object) -> Service:
         raise ConfigError(f"{where}: name must be a non-empty string")
     if url is not None and (not isinstance(url, str) or not url.startswith("https://")):
         raise ConfigError(f"{where}: url must be an https:// address (or be left out)")
-    return Service(key=key, name=name.strip(), url=url)
+    addresses = table.get("addresses", [])
+    if not isinstance(addresses, list) or not all(
+        isinstance(a, str) and "@" in a and " " not in a for a in addresses
+    ):
+        raise ConfigError(f'{where}: addresses must be a list like ["x@y.fr", "@domaine.fr"]')
+    return Service(key=key, name=name.strip(), url=url, addresses=tuple(addresses))
 
 
 DEFAULT_SERVICES: Mapping[str, Service] = MappingProxyType(load_services(DEFAULT_SERVICES_FILE))
