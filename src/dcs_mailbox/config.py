@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 import tomllib
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -193,6 +193,37 @@ class DigestSettings(_Section):
         return int(hour), int(minute)
 
 
+class ReportSettings(_Section):
+    """Statistics for the CDSE (protocol art. 6–9)."""
+
+    # Quarterly statistics, per-member use and the annual review go to these addresses
+    # (the CDSE contact). Empty: reports are computed on demand only (`report`).
+    recipients: tuple[EmailAddress, ...] = ()
+    # Local time on the first working day after a period ends.
+    time: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "09:00"
+    # "calendar": Jan–Mar, Apr–Jun...; "protocol": quarters of the protocol year, counted
+    # from protocol_start (art. 8).
+    periods: Literal["calendar", "protocol"] = "calendar"
+    # Signature date of the protocol: start of the one-year experiment (art. 8).
+    protocol_start: date | None = None
+    # Flood alert (art. 9): requests of a rolling week above this number, or above this
+    # multiple of the trailing 8-week weekly average, alert the managers once per episode.
+    flood_weekly_threshold: Annotated[int, Field(ge=1)] = 50
+    flood_multiple: Annotated[float, Field(gt=1)] = 3.0
+    flood_recipients: tuple[EmailAddress, ...] = ()
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        hour, minute = self.time.split(":")
+        return int(hour), int(minute)
+
+    @model_validator(mode="after")
+    def _protocol_needs_start(self) -> Self:
+        if self.periods == "protocol" and self.protocol_start is None:
+            raise ValueError('periods = "protocol" needs protocol_start (the signature date)')
+        return self
+
+
 class ChannelSettings(_Section):
     """A partnership served by the mailbox: CDSE first; USP, SNES, CNCC... may follow."""
 
@@ -247,6 +278,7 @@ class Settings(_Section):
     triage: TriageSettings = TriageSettings()
     alerts: AlertSettings = AlertSettings()
     digest: DigestSettings = DigestSettings()
+    reports: ReportSettings = ReportSettings()
     channels: Annotated[tuple[ChannelSettings, ...], Field(min_length=1)]
 
     @model_validator(mode="after")
