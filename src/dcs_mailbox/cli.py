@@ -16,7 +16,7 @@ from dcs_mailbox import __version__
 from dcs_mailbox.calls_cli import add_calls_parser
 from dcs_mailbox.config import Settings, load_settings
 from dcs_mailbox.errors import DcsMailboxError
-from dcs_mailbox.keywords import keywords_for
+from dcs_mailbox.reports.report_cli import add_report_parser
 
 log = logging.getLogger("dcs_mailbox")
 
@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(members_list)
 
     add_calls_parser(sub)
+    add_report_parser(sub)
 
     digest = sub.add_parser("digest", help="send today's digest of requests awaiting an answer")
     _config_arg(digest)
@@ -197,6 +198,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             from dcs_mailbox.reports.digest_cli import run_digest_command
 
             return run_digest_command(settings, args)
+        case "report":
+            from dcs_mailbox.reports.report_cli import run_report
+
+            return run_report(settings, args)
         case "calls":
             from dcs_mailbox.calls_cli import run_calls
 
@@ -235,6 +240,7 @@ def _run(settings: Settings) -> int:
 
 
 def _ingest(settings: Settings, files: list[Path], *, send: bool) -> int:
+    from dcs_mailbox.keywords import keywords_for
     from dcs_mailbox.service import DataDirLock, build_service
 
     service = build_service(settings)

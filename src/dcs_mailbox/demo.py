@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 
 from dcs_mailbox.config import Settings, settings_from_dict
 from dcs_mailbox.keywords import keywords_for
-from dcs_mailbox.service import build_service
+from dcs_mailbox.service import Service, build_service
 from dcs_mailbox.store.db import upgrade
 from dcs_mailbox.store.members import read_members_csv, replace_members
 from dcs_mailbox.store.queries import request_detail
@@ -74,6 +74,27 @@ def _resource(name: str) -> Path:
     return Path(str(resources.files("dcs_mailbox") / "resources" / "demo" / name))
 
 
+def _write_quarterly_preview(service: Service, keep: Path | None) -> Path:
+    """The report the CDSE would get, for the quarter in progress (the demo's mail is
+    from this week). Kept after the demo: under --keep, or in a new temporary folder."""
+    from dcs_mailbox.reports.email import write_report_files
+    from dcs_mailbox.reports.periods import period_containing
+    from dcs_mailbox.reports.statement import build_statement
+
+    now = service.clock.now()
+    period = period_containing(now, service.settings)
+    statement = build_statement(
+        service, "quarterly", period, message_id=f"demo.{period.label}@interieur.gouv.fr",
+        now=now, to=("contact@cdse.example",),
+    )  # fmt: skip
+    target = (keep / "rapport") if keep else Path(tempfile.mkdtemp(prefix="dcs-mailbox-rapport-"))
+    write_report_files(
+        target, statement.base_name, statement.message, html=statement.html,
+        csv=statement.csv, xlsx=statement.xlsx, png=statement.png,
+    )  # fmt: skip
+    return target
+
+
 def sample_messages() -> list[tuple[str, bytes]]:
     folder = resources.files("dcs_mailbox") / "resources" / "demo"
     return sorted(
@@ -93,12 +114,12 @@ def run_demo(keep: Path | None = None) -> int:
         controller = Controller(handler, hostname="127.0.0.1", port=port)
         controller.start()
         try:
-            return _run(data_dir, port, handler)
+            return _run(data_dir, port, handler, keep)
         finally:
             controller.stop()
 
 
-def _run(data_dir: Path, port: int, handler: CapturingHandler) -> int:
+def _run(data_dir: Path, port: int, handler: CapturingHandler, keep: Path | None) -> int:
     settings = demo_settings(data_dir, port)
     upgrade(settings.database_url)
     service = build_service(settings)
@@ -161,6 +182,10 @@ def _run(data_dir: Path, port: int, handler: CapturingHandler) -> int:
                     for line in request_text(detail, settings.service.zone).splitlines()
                 )
             )
+    report_dir = _write_quarterly_preview(service, keep)
+    print("\n5. Quarterly statistics for the CDSE (quarter in progress), ready to open:\n")
+    for path in sorted(report_dir.iterdir()):
+        print(f"   {path}")
     service.close()
     expected = len(references) + alerts
     ok = len(handler.messages) == expected

@@ -45,6 +45,9 @@ DIGEST_MISFIRE_GRACE_SECONDS = 3600
 DIGEST_RETRY_MINUTES = 15
 
 DISABLED = "disabled"
+# Reports are due on a given day; checking this often is plenty and cheap (no IMAP
+# connection unless something is to be sent).
+REPORTS_TICK_MINUTES = 15
 
 
 def digest_period(now: datetime, settings: Settings) -> str:
@@ -121,6 +124,7 @@ class Scheduler:
         return bool(self._scheduler.running)
 
     def start(self) -> None:
+        self._add_report_jobs()
         digest = self.settings.digest
         if digest.recipients:
             self._add_digest_jobs()
@@ -180,6 +184,73 @@ class Scheduler:
             name="daily digest catch-up at start",
             misfire_grace_time=None,
         )
+
+    def _add_report_jobs(self) -> None:
+        reports = self.settings.reports
+        if not reports.recipients and not reports.flood_recipients:
+            log.info("no [reports] recipients: reports on demand only, no flood watch")
+            return
+        zone = self.settings.service.zone
+        self._scheduler.add_job(
+            self.run_reports_now,
+            IntervalTrigger(minutes=REPORTS_TICK_MINUTES, timezone=zone),
+            id="reports",
+            name="protocol reports and flood watch",
+            coalesce=True,
+            misfire_grace_time=REPORTS_TICK_MINUTES * 60,
+            max_instances=1,
+        )
+        # Catch-up at start: a daemon that was down on the due day sends it now.
+        self._scheduler.add_job(
+            self.run_reports_now, id="reports-catch-up", misfire_grace_time=None
+        )
+
+    def run_reports_now(self) -> None:
+        """Send every report whose time has come (quarterly, members, annual), and watch
+        for floods. Never raises: a failure is retried at the next tick."""
+        try:
+            with self._lock:
+                self._run_reports()
+        except Exception as exc:
+            log.exception("report job failed; it runs again at the next tick")
+            self.job_errors.append(f"{type(exc).__name__}: {exc}")
+
+    def _run_reports(self) -> None:
+        from dcs_mailbox.reports.statement import due, send_statement
+
+        now = self.service.clock.now()
+        reports = self.settings.reports
+        mailer = report_mailer(self.service)
+        if reports.recipients:
+            for kind, period in due(now, self.settings):
+                if mailer.state(kind, period.label) in FINAL_STATES:
+                    continue
+                folder = self._sent_folder_factory()
+                try:
+                    result = send_statement(self.service, kind, period, folder)
+                finally:
+                    _close(folder)
+                log.info("%s report %s: %s", kind, period.label, result.outcome.value)
+        if reports.flood_recipients:
+            self._watch_flood(now, mailer)
+
+    def _watch_flood(self, now: datetime, mailer: ReportMailer) -> None:
+        from dcs_mailbox.reports.flood import decide
+        from dcs_mailbox.reports.flood_alert import flood_mailing
+
+        with self.service.sessions.begin() as session:
+            decision = decide(session, now, self.settings.reports)
+        if decision.alert_period is None:
+            return
+        folder = self._sent_folder_factory()
+        try:
+            result = mailer.send(flood_mailing(self.service, decision), folder)
+        finally:
+            _close(folder)
+        log.warning(
+            "flood: %d requests in 7 days; alert %s", decision.check.week_count,
+            result.outcome.value,
+        )  # fmt: skip
 
     def _catch_up(self) -> None:
         try:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,11 +19,13 @@ from dcs_mailbox.errors import AlreadyRunningError, ConfigError, StoreError
 from dcs_mailbox.outbound.dispatch import Dispatcher
 from dcs_mailbox.outbound.render import TemplateRenderer
 from dcs_mailbox.outbound.smtp import SmtpSender
-from dcs_mailbox.pipeline import Pipeline
 from dcs_mailbox.store.archive import RawArchive
 from dcs_mailbox.store.db import make_engine, make_session_factory, require_current_schema
 from dcs_mailbox.store.intake import IntakeStore
 from dcs_mailbox.store.outbox import OutboxStore
+
+if TYPE_CHECKING:
+    from dcs_mailbox.pipeline import Pipeline
 
 
 @dataclass
@@ -32,10 +35,22 @@ class Service:
     sessions: sessionmaker[Session]
     archive: RawArchive
     clock: Clock
-    pipeline: Pipeline
     outbox: OutboxStore
     intake: IntakeStore
     dispatcher: Dispatcher
+    _pipeline: Pipeline | None = field(default=None, repr=False)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """Built on first use: reports and the CLI's read-only commands never load triage
+        (its lexicons and phone-number metadata cost start-up time)."""
+        if self._pipeline is None:
+            from dcs_mailbox import pipeline as pipeline_module
+
+            self._pipeline = pipeline_module.Pipeline(
+                self.settings, self.sessions, self.archive, self.clock
+            )
+        return self._pipeline
 
     def close(self) -> None:
         self.engine.dispose()
@@ -84,7 +99,6 @@ def build_service(
         sessions=sessions,
         archive=archive,
         clock=clock,
-        pipeline=Pipeline(settings, sessions, archive, clock),
         outbox=outbox,
         intake=IntakeStore(sessions),
         dispatcher=dispatcher,

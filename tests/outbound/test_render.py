@@ -60,6 +60,7 @@ def test_acknowledgement_headers_follow_rfc_3834_and_thread(tmp_path: Path) -> N
     assert "In-Reply-To: <req-1@acme-industrie.example>" in text
     assert "Message-ID: <cdse-2026-0042.accuse.abc@interieur.gouv.fr>" in text
     assert "X-Auto-Response-Suppress: All" in text
+    assert "Content-Language: fr" in text
 
 
 def test_acknowledgement_says_reference_paris_time_and_protocol_rules(tmp_path: Path) -> None:

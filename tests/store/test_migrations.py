@@ -8,6 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from dcs_mailbox.store.db import (
+    SCHEMA_REVISION,
     _alembic_config,
     current_revision,
     head_revision,
@@ -44,3 +45,7 @@ def test_requests_recorded_before_triage_columns_survive_the_upgrade(tmp_path: P
         assert current_revision(engine) == head_revision()
     engine.dispose()
     assert tuple(row) == ("uncertain", 0, 0)
+
+
+def test_the_schema_check_constant_is_alembics_head() -> None:
+    assert head_revision() == SCHEMA_REVISION

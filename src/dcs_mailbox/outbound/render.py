@@ -75,9 +75,10 @@ class TemplateRenderer:
         # Microsoft header keeps Exchange out-of-office replies from answering it.
         msg["Auto-Submitted"] = envelope.auto_submitted
         msg["X-Auto-Response-Suppress"] = "All"
-        msg["Content-Language"] = "fr"
         if "reference" in context:
             msg["X-DCS-Reference"] = str(context["reference"])
         msg.set_content(self.render(f"{template}/body.txt.j2", context) + "\n")
         msg.add_alternative(self.render(f"{template}/body.html.j2", context), subtype="html")
+        # After the body: set_content() drops every Content-* header set before it.
+        msg["Content-Language"] = "fr"
         return msg

@@ -18,8 +18,8 @@ class Period(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: str  # "quarter" or "year"
-    label: str  # "2026-Q3", "2026" (or "P2-T1" for protocol-year quarters)
-    title: str  # French, e.g. « 3e trimestre 2026 (1er juillet – 30 septembre 2026) »
+    label: str  # "2026-Q3", "2026"; protocol periods "A1-T2" (year 1, quarter 2), "A1"
+    title: str  # French, e.g. « 3e trimestre 2026 (du 1er juillet au 30 septembre 2026) »
     start: datetime
     end: datetime
 
