@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -105,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the digest; send and record nothing"
     )
 
+    purge = sub.add_parser(
+        "purge", help="blank personal data older than [retention].days now (daily in the daemon)"
+    )
+    _config_arg(purge)
+
     tags = sub.add_parser(
         "thunderbird-tags", help="print Thunderbird preferences defining every tag (user.js)"
     )
@@ -194,6 +200,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return run_checks(settings)
         case "members":
             return _members(settings, args)
+        case "purge":
+            return _purge(settings)
         case "digest":
             from dcs_mailbox.reports.digest_cli import run_digest_command
 
@@ -223,6 +231,9 @@ def _run(settings: Settings) -> int:
     from dcs_mailbox.daemon import Daemon
     from dcs_mailbox.service import build_service
 
+    # Everything the daemon creates holds people's mail: owner-only, whatever the
+    # caller's umask (the systemd unit sets UMask=0077 as well).
+    os.umask(0o077)
     service = build_service(settings)
     stop = threading.Event()
 
@@ -276,6 +287,28 @@ def _ingest(settings: Settings, files: list[Path], *, send: bool) -> int:
     finally:
         service.close()
     return status
+
+
+def _purge(settings: Settings) -> int:
+    from dcs_mailbox.service import build_service
+    from dcs_mailbox.store.retention import purge
+
+    if not settings.retention.days:
+        print("[retention].days = 0: everything is kept, nothing to purge")
+        return 0
+    service = build_service(settings)
+    try:
+        with service.sessions.begin() as session:
+            report = purge(
+                session, service.archive, now=service.clock.now(), days=settings.retention.days
+            )
+    finally:
+        service.close()
+    print(
+        f"before {report.cutoff.date().isoformat()}: {report.messages} messages and "
+        f"{report.requests} requests blanked, {report.files} archived files deleted"
+    )
+    return 0
 
 
 def _members(settings: Settings, args: argparse.Namespace) -> int:

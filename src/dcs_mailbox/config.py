@@ -224,6 +224,15 @@ class ReportSettings(_Section):
         return self
 
 
+class RetentionSettings(_Section):
+    """People's mail is kept no longer than needed (GDPR art. 5(1)(e))."""
+
+    # After this many days, a request's raw messages are deleted from the archive and
+    # its personal fields (names, addresses, subjects, triage evidence, event details)
+    # are blanked; the statistics keep their aggregates. 0: keep everything.
+    days: Annotated[int, Field(ge=0)] = 730
+
+
 class ChannelSettings(_Section):
     """A partnership served by the mailbox: CDSE first; USP, SNES, CNCC... may follow."""
 
@@ -279,6 +288,7 @@ class Settings(_Section):
     alerts: AlertSettings = AlertSettings()
     digest: DigestSettings = DigestSettings()
     reports: ReportSettings = ReportSettings()
+    retention: RetentionSettings = RetentionSettings()
     channels: Annotated[tuple[ChannelSettings, ...], Field(min_length=1)]
 
     @model_validator(mode="after")

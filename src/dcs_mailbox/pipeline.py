@@ -11,6 +11,7 @@ blocking the queue):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -89,11 +90,13 @@ class Pipeline:
     def process(
         self, raw: bytes, *, arrived_at: datetime, location: Location | None
     ) -> RecordOutcome:
-        sha256 = self.archive.store(raw)  # first, before anything can go wrong
+        sha256 = hashlib.sha256(raw).hexdigest()
         try:
             known = self._known(sha256, location)
             if known is not None:
+                # Not archived again: its bytes may have been purged on purpose (retention).
                 return known
+            self.archive.store(raw)  # before anything else can go wrong with a new message
             attempt = 0
             while True:
                 attempt += 1
@@ -131,13 +134,14 @@ class Pipeline:
     def process_sent(self, raw: bytes, *, sent_at: datetime, location: Location | None) -> str:
         """A message of the Sent folder (an agent's mail, or our own copy); returns what it
         was taken for. Bad input is quarantined like inbound mail, never retried forever."""
-        sha256 = self.archive.store(raw)
+        sha256 = hashlib.sha256(raw).hexdigest()
         try:
             with self.sessions.begin() as session:
                 known = find_message(session, sha256)
                 if known is not None:
                     add_location(session, known, location, self.clock.now())
                     return "known"
+            self.archive.store(raw)
             try:
                 message = parse_message(raw)
                 own_text = split_body(message.text, message.sender).own

@@ -125,6 +125,16 @@ class Scheduler:
 
     def start(self) -> None:
         self._add_report_jobs()
+        if self.settings.retention.days:
+            zone = self.settings.service.zone
+            self._scheduler.add_job(
+                self.run_retention_now, IntervalTrigger(hours=24, timezone=zone),
+                id="retention", name="retention purge", coalesce=True, max_instances=1,
+                misfire_grace_time=3600,
+            )  # fmt: skip
+            self._scheduler.add_job(
+                self.run_retention_now, id="retention-at-start", misfire_grace_time=None
+            )
         digest = self.settings.digest
         if digest.recipients:
             self._add_digest_jobs()
@@ -204,6 +214,28 @@ class Scheduler:
         self._scheduler.add_job(
             self.run_reports_now, id="reports-catch-up", misfire_grace_time=None
         )
+
+    def run_retention_now(self) -> None:
+        """Blank personal data past [retention].days. Never raises (retried next day)."""
+        from dcs_mailbox.store.retention import purge
+
+        try:
+            with self._lock, self.service.sessions.begin() as session:
+                report = purge(
+                    session,
+                    self.service.archive,
+                    now=self.service.clock.now(),
+                    days=self.settings.retention.days,
+                )
+            if report.messages or report.requests:
+                log.info(
+                    "retention: %d messages, %d requests blanked, %d files deleted "
+                    "(before %s)", report.messages, report.requests, report.files,
+                    report.cutoff.date().isoformat(),
+                )  # fmt: skip
+        except Exception as exc:
+            log.exception("retention purge failed; it runs again tomorrow")
+            self.job_errors.append(f"{type(exc).__name__}: {exc}")
 
     def run_reports_now(self) -> None:
         """Send every report whose time has come (quarterly, members, annual), and watch

@@ -48,6 +48,16 @@ class RawArchive:
             ) from exc
         return digest
 
+    def delete(self, sha256: str) -> bool:
+        """Remove a message's bytes (retention); True if a file was there."""
+        try:
+            self.path_for(sha256).unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StoreError(f"cannot delete archived message {sha256}: {exc.strerror}") from exc
+        return True
+
     def load(self, sha256: str) -> bytes:
         try:
             return self.path_for(sha256).read_bytes()

@@ -61,6 +61,7 @@ def upgrade(url: str) -> str:
 
     _ensure_sqlite_directory(url)
     command.upgrade(_alembic_config(url), "head")
+    _owner_only(url)
     return head_revision()
 
 
@@ -100,6 +101,14 @@ def require_current_schema(engine: Engine) -> None:
             f"the database {engine.url!r} {state}, the code needs {head}: "
             "run `dcs-mailbox db upgrade --config …` first"
         )
+
+
+def _owner_only(url: str) -> None:
+    """The database holds people's mail: 0600. SQLite gives its -wal and -shm files the
+    permissions of the database file, so this covers them too."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != "sqlite:///:memory:":
+        Path(url[len(prefix):]).chmod(0o600)
 
 
 def _ensure_sqlite_directory(url: str) -> None:
