@@ -23,7 +23,8 @@ has_dovecot_program() {
 
 if command -v dovecot >/dev/null 2>&1 \
     && has_dovecot_program imap && has_dovecot_program lmtp \
-    && command -v openssl >/dev/null 2>&1; then
+    && command -v openssl >/dev/null 2>&1 \
+    && command -v systemd-analyze >/dev/null 2>&1; then
     echo "install-test-deps: dovecot $(dovecot --version) and openssl already installed"
     exit 0
 fi
@@ -50,6 +51,6 @@ export DEBIAN_FRONTEND=noninteractive
 # system that is refused, which is harmless: the tests run their own instance.
 ${sudo_cmd[@]+"${sudo_cmd[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get update
 ${sudo_cmd[@]+"${sudo_cmd[@]}"} env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends dovecot-imapd dovecot-lmtpd openssl
+    apt-get install -y --no-install-recommends dovecot-imapd dovecot-lmtpd openssl systemd
 
 echo "install-test-deps: installed dovecot $(dovecot --version)"

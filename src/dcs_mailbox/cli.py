@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the configuration and try IMAP and SMTP")
     _config_arg(check)
 
+    status = sub.add_parser("status", help="print the service's health (exit 1: needs a look)")
+    _config_arg(status)
+
     demo = sub.add_parser("demo", help="run the whole pipeline on sample mail, no server needed")
     demo.add_argument("--keep", type=Path, help="keep the demo's data in this directory")
     return parser
@@ -200,6 +203,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             return run_checks(settings)
         case "members":
             return _members(settings, args)
+        case "status":
+            from dcs_mailbox.status import run_status
+
+            return run_status(settings)
         case "purge":
             return _purge(settings)
         case "digest":

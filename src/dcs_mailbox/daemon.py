@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
@@ -22,8 +23,10 @@ from dcs_mailbox.errors import ConfigError, ImapError, SmtpError, StoreError
 from dcs_mailbox.intake import imap
 from dcs_mailbox.intake.imap import FetchedMessage, ImapSentFolder, ImapSession
 from dcs_mailbox.keywords import ACK_SENT, keywords_for
+from dcs_mailbox.notify import Notifier, Supervision
 from dcs_mailbox.scheduler import Scheduler
 from dcs_mailbox.service import DataDirLock, Service
+from dcs_mailbox.status import outbox_sizes
 from dcs_mailbox.store.agent_tags import apply_agent_tags, tagged_candidates
 from dcs_mailbox.store.intake import Checkpoint
 from dcs_mailbox.store.outbox import Placed
@@ -44,6 +47,47 @@ Connector = Callable[[ImapSettings, SecretStr | None], IMAPClient]
 def chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class IntakeHealth:
+    """Is the INBOX connection alive? Judged by the age of the last exchange the server
+    answered (ImapSession.last_exchange), read from the systemd thread, so a loop stuck in
+    any call is caught as well as a server that stopped answering.
+
+    A silent IDLE answers nothing until it is renewed (DONE + IDLE, RFC 2177): a healthy
+    connection therefore goes up to one wait (idle_renew_seconds or poll_interval_seconds)
+    plus the renewal's own timeout without an exchange. One more timeout is slack for a
+    round spent on SMTP and the Sent folder.
+    """
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self.timeout_seconds = timeout_seconds
+        self.stale_after = 0.0
+        self.mode = "starting"
+        self._session: ImapSession | None = None
+        self._last_exchange: float | None = None
+
+    def attach(self, session: ImapSession, mode: str, longest_wait: float) -> None:
+        self._session = session
+        self.mode = mode
+        self.stale_after = longest_wait + 2 * self.timeout_seconds
+
+    def detach(self) -> None:
+        if self._session is not None:
+            self._last_exchange = self._session.last_exchange
+        self._session = None
+        self.mode = "reconnecting"
+
+    def last_exchange(self) -> float | None:
+        return self._session.last_exchange if self._session else self._last_exchange
+
+    def healthy(self) -> bool:
+        last = self.last_exchange()
+        return (
+            self._session is not None
+            and last is not None
+            and time.monotonic() - last <= self.stale_after
+        )
 
 
 class Daemon:
@@ -67,6 +111,8 @@ class Daemon:
         self.unexpected_errors: list[str] = []  # bugs survived; tests assert there are none
         self._wake = threading.Event()
         self._last_uid = 0
+        # systemd supervision (deploy/dcs-mailbox.service): read by the Supervision thread.
+        self.health = IntakeHealth(self.imap_settings.timeout_seconds)
 
     def wake(self) -> None:
         """End the current IDLE or poll wait at once (a new round starts)."""
@@ -99,12 +145,22 @@ class Daemon:
                     self._open, self.imap_settings.sent_folder
                 ),
             )
+            # READY=1 after the first full round; WATCHDOG=1 only while intake is healthy.
+            supervision = Supervision(
+                Notifier.from_environ(),
+                ready=lambda: self.cycles > 0,
+                healthy=self.health.healthy,
+                status=self.status_line,
+                stop=self.stop,
+            )
             scheduler.start()
+            supervision.start()
             try:
                 self._loop()
             finally:
                 scheduler.shutdown()
                 self.unexpected_errors.extend(scheduler.job_errors)
+                supervision.close()
             log.info("stopped")
 
     def _loop(self) -> None:
@@ -125,6 +181,18 @@ class Daemon:
             self.stop.wait(delay)
             delay = min(delay * 2, self.imap_settings.reconnect_max_seconds)
 
+    def status_line(self) -> str:
+        """One line for `systemctl status` (STATUS=): «connected, IDLE, 3 pending acks»."""
+        if self.health.mode in ("starting", "reconnecting"):
+            return self.health.mode
+        with self.service.sessions() as session:
+            sizes = outbox_sizes(session)
+        pending = sizes.pending + sizes.sending
+        line = f"connected, {self.health.mode}, {pending} pending ack{'s' * (pending != 1)}"
+        if sizes.failed:
+            line += f", {sizes.failed} failed"
+        return line if self.health.healthy() else line + ", IMAP not answering"
+
     def _open(self) -> ImapSession:
         where = f"{self.imap_settings.host}:{self.imap_settings.port}"
         return ImapSession(self._connect(self.imap_settings, self._password), where)
@@ -135,6 +203,13 @@ class Daemon:
             with self._open() as inbox:
                 use_idle = self.imap_settings.idle and inbox.has_idle()
                 log.info("connected (%s)", "IDLE" if use_idle else "polling")
+                self.health.attach(  # systemd supervision
+                    inbox,
+                    "IDLE" if use_idle else "polling",
+                    self.imap_settings.idle_renew_seconds
+                    if use_idle
+                    else self.imap_settings.poll_interval_seconds,
+                )
                 while not self.stop.is_set():
                     self.sync(inbox)
                     self.flush(inbox, sent)
@@ -151,6 +226,7 @@ class Daemon:
                     inbox.wait(self._wait_seconds(use_idle), use_idle, self._should_stop_waiting)
                     self._wake.clear()
         finally:
+            self.health.detach()  # systemd supervision
             sent.close()
 
     def _wait_seconds(self, use_idle: bool) -> float:

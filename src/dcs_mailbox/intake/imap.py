@@ -241,10 +241,12 @@ class ImapSession:
             # Short slices so a stop request is seen within a second; a push ends the
             # wait at once (idle_check returns as soon as the server speaks).
             while not changed and time.monotonic() < deadline and not should_stop():
-                with self._exchange():
+                with imap_errors(self.where):
                     responses = self.client.idle_check(
                         timeout=min(1.0, max(0.0, deadline - time.monotonic()))
                     )
+                if responses:  # a silent slice proves nothing: a hung server is silent too
+                    self.last_exchange = time.monotonic()
                 changed = any(_is_change(r) for r in responses)
         finally:
             with self._exchange():
