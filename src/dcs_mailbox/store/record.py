@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dcs_mailbox.config import ChannelSettings
@@ -137,17 +138,38 @@ def find_thread_request(
     return None
 
 
+def _same_mailbox(column: Any, address: str) -> Any:
+    """`address` and its sub-addresses (a+1@x and a+2@x reach a's mailbox: RFC 5233)."""
+    local, _, domain = address.partition("@")
+    base = local.split("+", 1)[0]
+    escaped = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(column == f"{base}@{domain}", column.like(f"{escaped}+%@{domain}", escape="\\"))
+
+
 def acks_to_recipient_since(session: Session, recipient: str, since: datetime) -> int:
-    return (
-        session.scalar(
-            select(func.count(OutboxMessage.id)).where(
-                OutboxMessage.recipient == recipient,
-                OutboxMessage.kind == ACKNOWLEDGEMENT,
-                OutboxMessage.created_at >= since,
-            )
+    count = session.scalar(
+        select(func.count(OutboxMessage.id)).where(
+            _same_mailbox(OutboxMessage.recipient, recipient),
+            OutboxMessage.kind == ACKNOWLEDGEMENT,
+            OutboxMessage.created_at >= since,
         )
-        or 0
     )
+    return int(count or 0)
+
+
+def acks_for_sender_since(session: Session, sender: str, since: datetime) -> int:
+    """Acknowledgements caused by this From address, wherever they went: a sender naming a
+    new Reply-To each time must not make us mail arbitrary victims (backscatter)."""
+    count = session.scalar(
+        select(func.count(OutboxMessage.id))
+        .join(Request, OutboxMessage.request_id == Request.id)
+        .where(
+            _same_mailbox(Request.requester_address, sender),
+            OutboxMessage.kind == ACKNOWLEDGEMENT,
+            OutboxMessage.created_at >= since,
+        )
+    )
+    return int(count or 0)
 
 
 def allocate_reference(session: Session, channel: ChannelSettings, year: int) -> tuple[int, str]:
@@ -318,10 +340,13 @@ def record_inbound(
         message,
         verdict,
         own_addresses=own_addresses,
-        acks_to_sender_last_24h=(
+        acks_to_sender_last_24h=max(
             acks_to_recipient_since(session, target.address, now - timedelta(hours=24))
-            if target is not None
-            else 0
+            if target is not None and "@" in target.address
+            else 0,
+            acks_for_sender_since(session, message.sender.address, now - timedelta(hours=24))
+            if message.sender is not None and "@" in message.sender.address
+            else 0,
         ),
         max_per_sender_per_day=max_acks_per_sender_per_day,
     )
