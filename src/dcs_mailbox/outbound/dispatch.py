@@ -152,7 +152,9 @@ class Dispatcher:
             self.outbox.failed(item.outbox_id, now, str(exc))
             report.failed.append(item.message_id)
             return True
-        report.placed.extend(self.outbox.sent(item.outbox_id, self.clock.now(), raw_sha256))
+        sent_at = self.clock.now()
+        self.outbox.commit_sent(item.outbox_id, sent_at)  # first, before anything else
+        report.placed.extend(self.outbox.sent(item.outbox_id, sent_at, raw_sha256))
         report.sent.append(item.message_id)
         log.info("%s %s sent to %s", item.kind, item.reference, item.recipient)
         return True

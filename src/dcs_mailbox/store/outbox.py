@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dcs_mailbox.store.models import (
@@ -129,6 +129,18 @@ class OutboxStore:
             row.state = OutboxState.SENDING
             row.attempts += 1
             row.next_attempt_at = now
+
+    def commit_sent(self, outbox_id: int, now: datetime) -> None:
+        """The first thing done after the server's 250: one UPDATE, one commit. A crash
+        before it sends the message again (RFC 1047's window); keeping it this short
+        keeps that window to a fraction of a millisecond. The bookkeeping follows in
+        `sent`, which is idempotent."""
+        with self.sessions.begin() as session:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == outbox_id)
+                .values(state=OutboxState.SENT, sent_at=now, last_error=None)
+            )
 
     def sent(
         self, outbox_id: int, now: datetime, raw_sha256: str | None, *, recovered: bool = False
