@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-_DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_MONTHS = (
+DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+MONTHS = (
     "janvier", "février", "mars", "avril", "mai", "juin",
     "juillet", "août", "septembre", "octobre", "novembre", "décembre",
 )  # fmt: skip
@@ -15,7 +15,7 @@ def date_fr(moment: datetime) -> str:
     """« le lundi 1er décembre 2025 à 9 h 05 » — in the datetime's own zone."""
     day = "1er" if moment.day == 1 else str(moment.day)
     return (
-        f"le {_DAYS[moment.weekday()]} {day} {_MONTHS[moment.month - 1]} {moment.year} "
+        f"le {DAYS[moment.weekday()]} {day} {MONTHS[moment.month - 1]} {moment.year} "
         f"à {moment.hour} h {moment.minute:02d}"
     )
 
@@ -23,4 +23,10 @@ def date_fr(moment: datetime) -> str:
 def day_fr(moment: datetime) -> str:
     """« 1er décembre 2025 »."""
     day = "1er" if moment.day == 1 else str(moment.day)
-    return f"{day} {_MONTHS[moment.month - 1]} {moment.year}"
+    return f"{day} {MONTHS[moment.month - 1]} {moment.year}"
+
+
+def long_day_fr(moment: datetime) -> str:
+    """« mardi 24 novembre 2026 », « lundi 1er décembre 2025 » (in the datetime's zone)."""
+    day = "1er" if moment.day == 1 else str(moment.day)
+    return f"{DAYS[moment.weekday()]} {day} {MONTHS[moment.month - 1]} {moment.year}"

@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from dcs_mailbox.outbound.french import MONTHS
 from dcs_mailbox.reports.model import Count, MonthVolume, PeriodStats
 
 FONT = "DejaVu Sans"
@@ -40,10 +41,7 @@ _BOLD: dict[str, Any] = {**_PLAIN, "fontweight": "bold"}
 _MUTED: dict[str, Any] = {**_PLAIN, "color": MUTED}
 
 _PREVIOUS = {"quarter": "le trimestre précédent", "year": "l'année précédente"}
-_MONTHS = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)  # fmt: skip
+_MONTHS = MONTHS
 _MONTHS_SHORT = (
     "janv.", "févr.", "mars", "avr.", "mai", "juin",
     "juil.", "août", "sept.", "oct.", "nov.", "déc.",

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dcs_mailbox.config import DigestSettings, Settings
+from dcs_mailbox.outbound.french import long_day_fr
 from dcs_mailbox.outbound.render import Envelope, TemplateRenderer
 from dcs_mailbox.store.models import OutboxMessage, OutboxState, Request, RequestStatus
 from dcs_mailbox.store.record import ACKNOWLEDGEMENT
@@ -33,11 +34,6 @@ OPEN_STATUSES = (RequestStatus.RECEIVED, RequestStatus.ACKNOWLEDGED)
 # An acknowledgement in one of these states has not reached the requester.
 UNSENT_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.FAILED)
 
-_WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-_MONTHS = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)  # fmt: skip
 _STATE_LABELS = {
     OutboxState.PENDING: "en attente d'un nouvel essai",
     OutboxState.SENDING: "envoi commencé puis interrompu, repris au prochain passage",
@@ -171,12 +167,6 @@ def duration_fr(delta: timedelta) -> str:
     if hours:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     return f"{minutes} min"
-
-
-def long_day_fr(moment: datetime) -> str:
-    """« mardi 24 novembre 2026 », « lundi 1er décembre 2025 » (in the datetime's zone)."""
-    day = "1er" if moment.day == 1 else str(moment.day)
-    return f"{_WEEKDAYS[moment.weekday()]} {day} {_MONTHS[moment.month - 1]} {moment.year}"
 
 
 def digest_context(

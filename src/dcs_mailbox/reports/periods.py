@@ -30,16 +30,14 @@ import numpy.typing as npt
 
 from dcs_mailbox.config import Settings
 from dcs_mailbox.errors import DcsMailboxError
+from dcs_mailbox.outbound.french import MONTHS
 from dcs_mailbox.reports.model import Period
 
 PeriodKind = Literal["quarter", "year"]
 QUARTER: Final = "quarter"
 YEAR: Final = "year"
 
-MONTHS_FR = (
-    "janvier", "février", "mars", "avril", "mai", "juin",
-    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
-)  # fmt: skip
+MONTHS_FR = MONTHS
 
 _CALENDAR_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 _CALENDAR_YEAR = re.compile(r"^(\d{4})$")
