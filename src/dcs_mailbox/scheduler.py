@@ -67,7 +67,7 @@ def report_mailer(service: Service) -> ReportMailer:
         sessions=service.sessions,
         archive=service.archive,
         clock=service.clock,
-        sender_factory=service.dispatcher.sender_factory,
+        sender_factory=service.sender_factory,
         mailbox_address=service.settings.mailbox.address,
     )
 
@@ -82,7 +82,7 @@ def _send_digest(service: Service, now: datetime, sent_folder: SentFolderLike | 
     settings = service.settings
     if not settings.digest.recipients:
         return DISABLED
-    renderer = service.dispatcher.renderer
+    renderer = service.renderer
 
     def compose(message_id: str, at: datetime) -> EmailMessage | None:
         # Built at each attempt: a retry reports the state of the moment it is sent.

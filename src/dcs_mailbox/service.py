@@ -38,6 +38,9 @@ class Service:
     outbox: OutboxStore
     intake: IntakeStore
     dispatcher: Dispatcher
+    # Shared by the dispatcher and the reports (digest, statistics, alerts).
+    renderer: TemplateRenderer
+    sender_factory: Callable[[], SmtpSender]
     _pipeline: Pipeline | None = field(default=None, repr=False)
 
     @property
@@ -102,6 +105,8 @@ def build_service(
         outbox=outbox,
         intake=IntakeStore(sessions),
         dispatcher=dispatcher,
+        renderer=renderer,
+        sender_factory=dispatcher.sender_factory,
     )
 
 

@@ -57,7 +57,7 @@ def _print_digest(service: Service) -> int:
         print("Aucune saisine en attente de réponse, aucun accusé de réception en retard.")
         return 0
     message = compose_digest(
-        service.dispatcher.renderer,
+        service.renderer,
         digest,
         settings=settings,
         message_id=report_message_id("dry-run", "0", settings.mailbox.address),

@@ -29,7 +29,7 @@ def flood_mailing(service: Service, decision: FloodDecision) -> Mailing:
             "multiple": settings.reports.flood_multiple,
             "now": now,
         }
-        return service.dispatcher.renderer.compose(
+        return service.renderer.compose(
             "flood_alert",
             context,
             Envelope(", ".join(recipients), message_id, auto_submitted="auto-generated"),

@@ -97,7 +97,7 @@ def build_statement(
     settings = service.settings
     zone = settings.service.zone
     channel = settings.channels[0]
-    renderer = service.dispatcher.renderer
+    renderer = service.renderer
     base = report_base_name(PREFIXES[kind], period.label)
     protocol_start = settings.reports.protocol_start
     common = {"partner_name": channel.partner_name, "channel_name": channel.name}
