@@ -5,22 +5,25 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from dcs_mailbox import pipeline as pipeline_module
 from dcs_mailbox.clock import FixedClock
+from dcs_mailbox.pipeline import Incoming
 from dcs_mailbox.service import Service
 from dcs_mailbox.store.models import (
     IntakeFailure,
+    MailboxItem,
     Message,
     MessageStatus,
     OutboxMessage,
     Request,
     RequestEvent,
 )
-from dcs_mailbox.store.record import Disposition, Location
+from dcs_mailbox.store.record import Disposition, Location, RecordOutcome
 from tests.support import at, build_eml, make_service, make_settings
 
 NOW = at("2026-11-24 09:00")
@@ -238,3 +241,95 @@ def test_a_members_import_is_picked_up_without_restart(service: Service) -> None
         build_eml(message_id="second@acme-industrie.example"), arrived_at=NOW, location=None
     )
     assert second.flags.member is True
+
+
+# --- a fetch batch in one transaction (Pipeline.process_batch) ---------------------------
+
+
+def _batch(*raws: bytes) -> list[Incoming]:
+    return [Incoming(raw, NOW, Location("INBOX", 7, uid)) for uid, raw in enumerate(raws, 1)]
+
+
+def _outcome_view(outcomes: list[RecordOutcome]) -> list[tuple[object, ...]]:
+    return [
+        (o.disposition, o.request_reference, o.acknowledgement_queued, o.withheld, o.flags)
+        for o in outcomes
+    ]
+
+
+def test_a_batch_records_like_one_message_at_a_time(tmp_path: Path, clock: FixedClock) -> None:
+    limit = make_settings(tmp_path / "x").acknowledgement.max_per_sender_per_day
+    raws = [
+        build_eml(),
+        build_eml(message_id="auto@x.example", headers={"Auto-Submitted": "auto-replied"}),
+        build_eml(subject="Question sans mention", message_id="untagged@x.example"),
+        *(
+            build_eml(message_id=f"flood-{i}@x.example", body=f"demande {i}")
+            for i in range(limit + 2)
+        ),
+        build_eml(
+            subject="RE: Saisine CDSE",
+            message_id="reply@x.example",
+            headers={"In-Reply-To": "<" + "first@acme-industrie.example" + ">"},
+        ),
+    ]
+    one_by_one = make_service(make_settings(tmp_path / "a"), clock)
+    batched = make_service(make_settings(tmp_path / "b"), clock)
+    try:
+        expected = [
+            one_by_one.pipeline.process(i.raw, arrived_at=i.arrived_at, location=i.location)
+            for i in _batch(*raws)
+        ]
+        got = batched.pipeline.process_batch(_batch(*raws))
+        assert _outcome_view(got) == _outcome_view(expected)
+        for model in (Message, Request, OutboxMessage, RequestEvent, MailboxItem):
+            assert count(batched, model) == count(one_by_one, model), model.__name__
+        assert sum(o.acknowledgement_queued for o in got) == limit  # the flood limit holds
+    finally:
+        one_by_one.close()
+        batched.close()
+
+
+def test_a_batch_with_unreadable_and_repeated_messages(service: Service) -> None:
+    first = build_eml()
+    outcomes = service.pipeline.process_batch(_batch(first, b"\r\n", first, build_eml(body="x")))
+    dispositions = [o.disposition for o in outcomes]
+    assert dispositions == [
+        Disposition.NEW_REQUEST,
+        Disposition.QUARANTINED,
+        Disposition.NEW_REQUEST,  # the same bytes at another UID: the same request
+        Disposition.NEW_REQUEST,
+    ]
+    assert outcomes[2].already_recorded and outcomes[2].message_pk == outcomes[0].message_pk
+    assert count(service, OutboxMessage) == 2
+    assert count(service, MailboxItem) == 4  # every UID has its row
+    # Fetched again (a crash before the checkpoint): nothing new, same outcomes.
+    again = service.pipeline.process_batch(_batch(first, b"\r\n", first, build_eml(body="x")))
+    assert all(o.already_recorded for o in again)
+    assert [o.disposition for o in again] == dispositions
+    assert count(service, OutboxMessage) == 2 and count(service, Message) == 3
+
+
+def test_a_bug_while_recording_a_batch_falls_back_to_one_by_one(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = pipeline_module.record_inbound
+    poison = b"poison"
+
+    def record(session: object, **kwargs: Any) -> RecordOutcome:
+        if poison in kwargs["message"].text.encode():
+            raise RuntimeError("record bug")
+        return real(session, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline_module, "record_inbound", record)
+    raws = [build_eml(body=f"question {i}") for i in range(3)] + [build_eml(body="poison")]
+    outcomes = service.pipeline.process_batch(_batch(*raws))
+    assert [o.disposition for o in outcomes] == [Disposition.NEW_REQUEST] * 3 + [
+        Disposition.QUARANTINED
+    ]
+    assert count(service, OutboxMessage) == 3
+    with service.sessions() as session:
+        quarantined = session.scalars(
+            select(Message).where(Message.status == MessageStatus.QUARANTINED)
+        ).one()
+        assert quarantined.error is not None and "record bug" in quarantined.error

@@ -102,4 +102,3 @@ def _list(service: object) -> int:
         sent = run.sent_at.astimezone(zone).strftime("%d/%m/%Y %H:%M") if run.sent_at else "—"
         print(f"{run.kind:<10} {run.period:<18} {run.state:<8} {sent:<16} {run.recipients}")
     return 0
-

@@ -22,8 +22,9 @@ class RawArchive:
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
         return self.root / sha256[:2] / f"{sha256}.eml"
 
-    def store(self, raw: bytes) -> str:
-        digest = hashlib.sha256(raw).hexdigest()
+    def store(self, raw: bytes, sha256: str | None = None) -> str:
+        """Write `raw` (whose digest the caller may already know); returns the digest."""
+        digest = sha256 or hashlib.sha256(raw).hexdigest()
         path = self.path_for(digest)
         if path.exists():
             return digest

@@ -108,7 +108,7 @@ def _owner_only(url: str) -> None:
     permissions of the database file, so this covers them too."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and url != "sqlite:///:memory:":
-        Path(url[len(prefix):]).chmod(0o600)
+        Path(url[len(prefix) :]).chmod(0o600)
 
 
 def _ensure_sqlite_directory(url: str) -> None:

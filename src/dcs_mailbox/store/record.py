@@ -16,8 +16,8 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session, object_session
 
 from dcs_mailbox.config import ChannelSettings
 from dcs_mailbox.message import InboundMessage
@@ -109,6 +109,23 @@ def add_location(
         )
 
 
+def _insert_new(session: Session, row: Message, location: Location | None, now: datetime) -> None:
+    """A message row seen for the first time, with its location: a UID names one message
+    for the life of its UIDVALIDITY (RFC 3501 §2.3.1.1), so no location can exist yet."""
+    session.add(row)
+    session.flush()
+    if location is not None:
+        session.add(
+            MailboxItem(
+                folder=location.folder,
+                uidvalidity=location.uidvalidity,
+                uid=location.uid,
+                message_pk=row.id,
+                seen_at=now,
+            )
+        )
+
+
 def find_thread_request(
     session: Session, message: InboundMessage, prefixes: frozenset[str]
 ) -> Request | None:
@@ -143,7 +160,15 @@ def _same_mailbox(column: Any, address: str) -> Any:
     local, _, domain = address.partition("@")
     base = local.split("+", 1)[0]
     escaped = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return or_(column == f"{base}@{domain}", column.like(f"{escaped}+%@{domain}", escape="\\"))
+    return or_(
+        column == f"{base}@{domain}",
+        # The range ("+" is followed by "," in ASCII) lets the index narrow the LIKE.
+        and_(
+            column >= f"{base}+",
+            column < f"{base},",
+            column.like(f"{escaped}+%@{domain}", escape="\\"),
+        ),
+    )
 
 
 def acks_to_recipient_since(session: Session, recipient: str, since: datetime) -> int:
@@ -199,10 +224,18 @@ HUMAN_KINDS = (Kind.REQUEST, Kind.FOLLOWUP)
 def _event(
     request: Request, at: datetime, type_: str, detail: dict[str, object], message_pk: int | None
 ) -> RequestEvent:
+    """Append to the timeline of a flushed request without loading its events (the
+    collection is read only for display)."""
+    session = object_session(request)
+    assert session is not None and request.id is not None, "the request must be flushed"
     event = RequestEvent(
-        at=at, type=type_, detail=json.dumps(detail, ensure_ascii=False), message_pk=message_pk
+        request_id=request.id,
+        at=at,
+        type=type_,
+        detail=json.dumps(detail, ensure_ascii=False),
+        message_pk=message_pk,
     )
-    request.events.append(event)
+    session.add(event)
     return event
 
 
@@ -259,13 +292,11 @@ def record_inbound(
         urgent=verdict.urgent,
         category=verdict.category,
     )
-    session.add(row)
-    session.flush()
-    add_location(session, row, location, now)
     flags = TriageFlags(row.member, verdict.scope, verdict.personal_data, verdict.urgent)
 
     if thread is not None:
         row.request_id = thread.id
+        _insert_new(session, row, location, now)
         event_type = "followup_received" if kind is Kind.FOLLOWUP else f"{kind.value}_received"
         _event(thread, now, event_type, {"from": row.from_address, "kind": kind.value}, row.id)
         thread.updated_at = now
@@ -274,15 +305,35 @@ def record_inbound(
         )
 
     if kind not in HUMAN_KINDS:
+        _insert_new(session, row, location, now)
         return RecordOutcome(Disposition.AUTOMATED, row.id)
     if not verdict.tagged or verdict.channel is None:
+        _insert_new(session, row, location, now)
         return RecordOutcome(Disposition.NOT_A_REQUEST, row.id, flags=flags)
     if history:
+        _insert_new(session, row, location, now)
         return RecordOutcome(Disposition.HISTORY, row.id, channel=verdict.channel)
 
+    # A new request. Queries first, then every row in as few flushes as possible: a
+    # backlog records thousands of these in a row (docs/benchmarks.md).
     channel = next(c for c in channels if c.name == verdict.channel)
     year = arrived_at.astimezone(zone).year
     number, reference = allocate_reference(session, channel, year)
+    target = message.reply_to or message.sender
+    decision = decide_acknowledgement(
+        message,
+        verdict,
+        own_addresses=own_addresses,
+        acks_to_sender_last_24h=max(
+            acks_to_recipient_since(session, target.address, now - timedelta(hours=24))
+            if target is not None and "@" in target.address
+            else 0,
+            acks_for_sender_since(session, message.sender.address, now - timedelta(hours=24))
+            if message.sender is not None and "@" in message.sender.address
+            else 0,
+        ),
+        max_per_sender_per_day=max_acks_per_sender_per_day,
+    )
     request = Request(
         reference=reference,
         channel=channel.name,
@@ -306,6 +357,7 @@ def record_inbound(
     session.add(request)
     session.flush()
     row.request_id = request.id
+    _insert_new(session, row, location, now)
     _event(
         request,
         now,
@@ -335,21 +387,6 @@ def record_inbound(
         )
         _event(request, now, "urgent_alert_queued", {"to": ", ".join(alert_recipients)}, None)
         alert_queued = True
-    target = message.reply_to or message.sender
-    decision = decide_acknowledgement(
-        message,
-        verdict,
-        own_addresses=own_addresses,
-        acks_to_sender_last_24h=max(
-            acks_to_recipient_since(session, target.address, now - timedelta(hours=24))
-            if target is not None and "@" in target.address
-            else 0,
-            acks_for_sender_since(session, message.sender.address, now - timedelta(hours=24))
-            if message.sender is not None and "@" in message.sender.address
-            else 0,
-        ),
-        max_per_sender_per_day=max_acks_per_sender_per_day,
-    )
     if not decision.send or decision.recipient is None:
         reason = decision.reason
         _event(

@@ -84,7 +84,7 @@ def triage(message: InboundMessage, context: TriageContext) -> Verdict:
         message.subject, body.own, model=context.scope_model, services=context.services
     )
     reasons.extend(scope.reasons)
-    personal = detect_personal_data(message)
+    personal = detect_personal_data(message, body)
     reasons.extend(personal.reasons)
     return base.model_copy(
         update={

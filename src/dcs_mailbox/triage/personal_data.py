@@ -28,7 +28,7 @@ from stdnum.fr import nir, siren, siret, tva
 
 from dcs_mailbox.message import InboundMessage
 from dcs_mailbox.triage import pd_lexicon as lex
-from dcs_mailbox.triage.body import split_body
+from dcs_mailbox.triage.body import SplitBody, split_body
 from dcs_mailbox.triage.verdict import Reason
 
 MAX_REASONS = 12
@@ -42,8 +42,12 @@ class PersonalDataFinding:
     reasons: tuple[Reason, ...]
 
 
-def detect_personal_data(message: InboundMessage) -> PersonalDataFinding:
-    body = split_body(message.text, message.sender)
+def detect_personal_data(
+    message: InboundMessage, body: SplitBody | None = None
+) -> PersonalDataFinding:
+    """`body` is `split_body(message.text, message.sender)` when the caller has it."""
+    if body is None:
+        body = split_body(message.text, message.sender)
     sender_name = message.sender.name if message.sender else ""
     sender_domain = message.sender.domain if message.sender else ""
     if sender_domain in lex.WEBMAIL_DOMAINS:
