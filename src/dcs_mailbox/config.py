@@ -125,6 +125,12 @@ class ImapSettings(ServerEndpoint):
     # INBOX. Empty: off.
     folder_view: str = ""
     reconnect_max_seconds: Annotated[float, Field(gt=0)] = 300.0
+    # One daemon per mailbox (intake/lease.py): a lease message in this folder, created
+    # unsubscribed. Empty: off (only the data directory is locked).
+    lease_folder: str = "dcs-mailbox-lease"
+    # A lease not renewed for this long is stale (renewed every fifth of it). After a
+    # crash on another machine, a new daemon waits at most this long.
+    lease_timeout_seconds: Annotated[float, Field(ge=30, le=3600)] = 300.0
 
 
 class SmtpSettings(ServerEndpoint):

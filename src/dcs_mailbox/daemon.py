@@ -19,11 +19,13 @@ from pydantic import SecretStr
 from dcs_mailbox import keywords as kw
 from dcs_mailbox.agent_tags import ACTIONS_BY_KEY, DAEMON_TAGS
 from dcs_mailbox.config import ImapSettings
-from dcs_mailbox.errors import ConfigError, ImapError, SmtpError, StoreError
+from dcs_mailbox.errors import AlreadyRunningError, ConfigError, ImapError, SmtpError, StoreError
 from dcs_mailbox.intake import imap
 from dcs_mailbox.intake.imap import FetchedMessage, ImapSentFolder, ImapSession
+from dcs_mailbox.intake.lease import LeaseHolder, MailboxLease
 from dcs_mailbox.keywords import ACK_SENT, keywords_for
 from dcs_mailbox.notify import Notifier, Supervision
+from dcs_mailbox.pipeline import Incoming
 from dcs_mailbox.scheduler import Scheduler
 from dcs_mailbox.service import DataDirLock, Service
 from dcs_mailbox.status import outbox_sizes
@@ -113,6 +115,17 @@ class Daemon:
         self._last_uid = 0
         # systemd supervision (deploy/dcs-mailbox.service): read by the Supervision thread.
         self.health = IntakeHealth(self.imap_settings.timeout_seconds)
+        self.lease: MailboxLease | None = (
+            MailboxLease(
+                self._open,
+                self.imap_settings.lease_folder,
+                LeaseHolder.this_process(self.settings.service.data_dir),
+                mailbox=self.settings.mailbox.address,
+                timeout_seconds=self.imap_settings.lease_timeout_seconds,
+            )
+            if self.imap_settings.lease_folder
+            else None
+        )
 
     def wake(self) -> None:
         """End the current IDLE or poll wait at once (a new round starts)."""
@@ -125,43 +138,68 @@ class Daemon:
 
     def run(self) -> None:
         with DataDirLock(self.settings.service.data_dir):
-            now = self.service.clock.now()
-            first_start = self.service.intake.first_start(now)
-            self.service.pipeline.history_before = (
-                first_start - self.settings.intake.history_horizon
-            )
-            log.info(
-                "watching %s on %s:%s; mail that arrived before %s is history",
-                self.imap_settings.inbox,
-                self.imap_settings.host,
-                self.imap_settings.port,
-                self.service.pipeline.history_before.isoformat(),
-            )
-            # Scheduled mail (the daily digest) runs in APScheduler's thread, with a Sent
-            # folder connection of its own: imaplib connections are not thread-safe.
-            scheduler = Scheduler(
-                self.service,
-                sent_folder_factory=lambda: ImapSentFolder(
-                    self._open, self.imap_settings.sent_folder
-                ),
-            )
-            # READY=1 after the first full round; WATCHDOG=1 only while intake is healthy.
-            supervision = Supervision(
-                Notifier.from_environ(),
-                ready=lambda: self.cycles > 0,
-                healthy=self.health.healthy,
-                status=self.status_line,
-                stop=self.stop,
-            )
-            scheduler.start()
-            supervision.start()
+            if not self._take_mailbox():
+                return  # asked to stop while the IMAP server was unreachable
             try:
-                self._loop()
+                self._run_locked()
             finally:
-                scheduler.shutdown()
-                self.unexpected_errors.extend(scheduler.job_errors)
-                supervision.close()
-            log.info("stopped")
+                if self.lease is not None:
+                    self.lease.release()
+
+    def _take_mailbox(self) -> bool:
+        """Take the mailbox lease (intake/lease.py) before any mail or report is handled,
+        retrying while the server is unreachable; a live holder elsewhere is fatal."""
+        if self.lease is None:
+            return True
+        delay = 1.0
+        while not self.stop.is_set():
+            try:
+                self.lease.acquire()
+                return True
+            except AlreadyRunningError:
+                self.lease.close()
+                raise
+            except ImapError as exc:
+                log.error("%s; retrying in %.0f s", exc, delay)
+                self.lease.close()
+            self.stop.wait(delay)
+            delay = min(delay * 2, self.imap_settings.reconnect_max_seconds)
+        return False
+
+    def _run_locked(self) -> None:
+        now = self.service.clock.now()
+        first_start = self.service.intake.first_start(now)
+        self.service.pipeline.history_before = first_start - self.settings.intake.history_horizon
+        log.info(
+            "watching %s on %s:%s; mail that arrived before %s is history",
+            self.imap_settings.inbox,
+            self.imap_settings.host,
+            self.imap_settings.port,
+            self.service.pipeline.history_before.isoformat(),
+        )
+        # Scheduled mail (the daily digest) runs in APScheduler's thread, with a Sent
+        # folder connection of its own: imaplib connections are not thread-safe.
+        scheduler = Scheduler(
+            self.service,
+            sent_folder_factory=lambda: ImapSentFolder(self._open, self.imap_settings.sent_folder),
+        )
+        # READY=1 after the first full round; WATCHDOG=1 only while intake is healthy.
+        supervision = Supervision(
+            Notifier.from_environ(),
+            ready=lambda: self.cycles > 0,
+            healthy=self.health.healthy,
+            status=self.status_line,
+            stop=self.stop,
+        )
+        scheduler.start()
+        supervision.start()
+        try:
+            self._loop()
+        finally:
+            scheduler.shutdown()
+            self.unexpected_errors.extend(scheduler.job_errors)
+            supervision.close()
+        log.info("stopped")
 
     def _loop(self) -> None:
         delay = 1.0
@@ -169,6 +207,8 @@ class Daemon:
             cycles_before = self.cycles
             try:
                 self._connected_loop()
+            except AlreadyRunningError:
+                raise  # the mailbox lease was lost: another daemon holds the mailbox
             except (ImapError, StoreError) as exc:
                 log.error("%s; retrying in %.0f s", exc, delay)
             except Exception as exc:
@@ -211,6 +251,8 @@ class Daemon:
                     else self.imap_settings.poll_interval_seconds,
                 )
                 while not self.stop.is_set():
+                    if self.lease is not None:
+                        self.lease.renew_if_due()
                     self.sync(inbox)
                     self.flush(inbox, sent)
                     self.sync_sent(sent)
@@ -235,6 +277,8 @@ class Daemon:
             if use_idle
             else self.imap_settings.poll_interval_seconds
         )
+        if self.lease is not None:
+            limit = min(limit, self.lease.timeout_seconds / 5)
         due = self.service.outbox.next_due_at()
         if due is not None:
             until_due = (due - self.service.clock.now()).total_seconds()
@@ -280,12 +324,14 @@ class Daemon:
         self._last_uid = max([last_uid, *uids])
         for batch in chunks(uids, self.imap_settings.fetch_batch_size):
             to_mark: dict[str, list[int]] = {}
-            for item in inbox.fetch(batch):
-                outcome = self.service.pipeline.process(
-                    item.raw,
-                    arrived_at=self._arrival(item),
-                    location=Location(folder, uidvalidity, item.uid),
-                )
+            fetched = inbox.fetch(batch)
+            outcomes = self.service.pipeline.process_batch(
+                [
+                    Incoming(item.raw, self._arrival(item), Location(folder, uidvalidity, item.uid))
+                    for item in fetched
+                ]
+            )
+            for item, outcome in zip(fetched, outcomes, strict=True):
                 present = {f.lower() for f in item.flags}
                 for keyword in keywords_for(outcome, self.channel_keywords):
                     if keyword.lower() not in present:

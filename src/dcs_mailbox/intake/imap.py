@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 
 import imapclient
@@ -24,6 +25,7 @@ from dcs_mailbox.tls import client_context
 
 log = logging.getLogger(__name__)
 
+_APPENDUID = re.compile(r"\[APPENDUID \d+ (\d+)\]", re.IGNORECASE)
 SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "Éléments envoyés", "Envoyés", "INBOX.Sent")
 
 
@@ -189,6 +191,54 @@ class ImapSession:
     def append(self, folder: str, raw: bytes, when: datetime, flags: Sequence[str]) -> None:
         with self._exchange():
             self.client.append(folder, raw, flags=list(flags), msg_time=when)
+
+    def ensure_folder(self, name: str) -> None:
+        """Create `name` if missing, unsubscribed (mail clients show subscribed folders)."""
+        with self._exchange():
+            if not self.client.folder_exists(name):
+                self.client.create_folder(name)
+
+    def append_returning_uid(self, folder: str, raw: bytes, marker: str) -> int:
+        """APPEND with the server's own INTERNALDATE; the new UID from APPENDUID (RFC
+        4315), else found by searching `marker` in the message (the folder is selected)."""
+        with self._exchange():
+            response = to_unicode(self.client.append(folder, raw))
+            match = _APPENDUID.search(response)
+            if match:
+                return int(match.group(1))
+            found = self.client.search(["TEXT", marker])
+        if not found:
+            raise ImapError(f"the message just appended to {folder!r} cannot be found")
+        return int(max(found))
+
+    def headers_and_dates(
+        self, names: Sequence[str], uids: Sequence[int]
+    ) -> dict[int, tuple[bytes, datetime]]:
+        """The named header fields and INTERNALDATE of `uids` in the selected folder."""
+        if not uids:
+            return {}
+        section = f"BODY.PEEK[HEADER.FIELDS ({' '.join(names).upper()})]"
+        with self._exchange():
+            data = self.client.fetch(list(uids), [section, "INTERNALDATE"])
+        found = {}
+        for uid, item in data.items():
+            header = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER")), None)
+            at = item.get(b"INTERNALDATE")
+            if isinstance(header, bytes) and isinstance(at, datetime):
+                found[uid] = (header, at if at.tzinfo else at.replace(tzinfo=UTC))
+        return found
+
+    def delete(self, uids: Sequence[int]) -> None:
+        """Delete `uids` of the selected folder: UID EXPUNGE where the server has UIDPLUS,
+        else EXPUNGE (only where every \\Deleted message may go, as in the lease folder)."""
+        if not uids:
+            return
+        with self._exchange():
+            self.client.delete_messages(list(uids), silent=True)
+            if self.client.has_capability("UIDPLUS"):
+                self.client.uid_expunge(list(uids))
+            else:
+                self.client.expunge()
 
     def find_sent_folder(self, configured: str) -> str:
         if configured:
