@@ -180,6 +180,10 @@ class TriageSettings(_Section):
 class AlertSettings(_Section):
     # Urgent requests (imminent threat) are announced to these addresses at once.
     duty_addresses: tuple[EmailAddress, ...] = ()
+    # An acknowledgement still waiting this long after its request arrived (SMTP server
+    # down or refusing) puts a flagged notice in the INBOX, once per incident
+    # (outbound/delay_alarm.py): well before the 24 h promise of protocol art. 3.
+    ack_delay_minutes: Annotated[float, Field(gt=0, lt=1440)] = 60.0
 
 
 class DigestSettings(_Section):

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from imapclient import IMAPClient
 from pydantic import SecretStr
@@ -25,6 +25,7 @@ from dcs_mailbox.intake.imap import FetchedMessage, ImapSentFolder, ImapSession
 from dcs_mailbox.intake.lease import LeaseHolder, MailboxLease
 from dcs_mailbox.keywords import ACK_SENT, keywords_for
 from dcs_mailbox.notify import Notifier, Supervision
+from dcs_mailbox.outbound.delay_alarm import compose_alarm, due_alarm, mark_raised
 from dcs_mailbox.pipeline import Incoming
 from dcs_mailbox.scheduler import Scheduler
 from dcs_mailbox.service import DataDirLock, Service
@@ -401,8 +402,38 @@ class Daemon:
             report = self.service.dispatcher.flush(sent)
         except (SmtpError, ConfigError) as exc:
             log.error("outbox flush failed: %s", exc)
+        else:
+            self._mark_acknowledged(inbox, report.placed)
+        self._raise_delay_alarm(inbox)
+
+    def _raise_delay_alarm(self, inbox: ImapSession) -> None:
+        """Acknowledgements waiting too long: a flagged notice in the INBOX, through IMAP
+        because SMTP is the usual culprit (outbound/delay_alarm.py)."""
+        now = self.service.clock.now()
+        after = timedelta(minutes=self.settings.alerts.ack_delay_minutes)
+        with self.service.sessions() as session:
+            alarm = due_alarm(session, now, after)
+        if alarm is None:
             return
-        self._mark_acknowledged(inbox, report.placed)
+        log.error(
+            "%d acknowledgement(s) waiting; the oldest (%s) for %s: last error %s",
+            alarm.waiting,
+            alarm.reference,
+            now - alarm.received_at,
+            alarm.last_error,
+        )
+        notice = compose_alarm(
+            self.service.renderer,
+            alarm,
+            mailbox=self.settings.mailbox.address,
+            display_name=self.settings.mailbox.display_name,
+            now=now,
+        )
+        # Appended before it is marked: a crash in between repeats the notice, never
+        # loses it. Our own address: intake records it as our mail, never acknowledges it.
+        inbox.append(self.imap_settings.inbox, notice.as_bytes(), now, [r"\Flagged"])
+        with self.service.sessions.begin() as session:
+            mark_raised(session, alarm, now)
 
     def _mark_acknowledged(self, inbox: ImapSession, placed: list[Placed]) -> None:
         folder = self.imap_settings.inbox

@@ -45,8 +45,10 @@ def daemon_settings(
             **(imap or {}),
         },
         smtp={"host": smtp.host, "port": smtp.port, "security": "plain", "timeout_seconds": 5},
-        acknowledgement={"retry_initial_seconds": 0.5, "retry_max_seconds": 1},
-        **sections,
+        **{
+            "acknowledgement": {"retry_initial_seconds": 0.5, "retry_max_seconds": 1},
+            **sections,
+        },
     )
     settings = settings_from_dict(data)
     upgrade(settings.database_url)

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from dcs_mailbox.clock import FixedClock
-from dcs_mailbox.reports.digest import Digest, build_digest, compose_digest, duration_fr
+from dcs_mailbox.outbound.french import duration_fr
+from dcs_mailbox.reports.digest import Digest, build_digest, compose_digest
 from dcs_mailbox.reports.digest_cli import run_digest_command
 from dcs_mailbox.scheduler import send_daily_digest
 from dcs_mailbox.service import Service

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 MONTHS = (
@@ -30,3 +30,16 @@ def long_day_fr(moment: datetime) -> str:
     """« mardi 24 novembre 2026 », « lundi 1er décembre 2025 » (in the datetime's zone)."""
     day = "1er" if moment.day == 1 else str(moment.day)
     return f"{DAYS[moment.weekday()]} {day} {MONTHS[moment.month - 1]} {moment.year}"
+
+
+def duration_fr(delta: timedelta) -> str:
+    """« 2 jours 5 h », « 1 jour », « 3 h 20 min », « 45 min » (rounded down to the minute)."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        text = f"{days} jour{'s' if days > 1 else ''}"
+        return f"{text} {hours} h" if hours else text
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"

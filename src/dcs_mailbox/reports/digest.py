@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dcs_mailbox.config import DigestSettings, Settings
-from dcs_mailbox.outbound.french import long_day_fr
+from dcs_mailbox.outbound.french import duration_fr, long_day_fr
 from dcs_mailbox.outbound.render import Envelope, TemplateRenderer
 from dcs_mailbox.store.models import OutboxMessage, OutboxState, Request, RequestStatus
 from dcs_mailbox.store.record import ACKNOWLEDGEMENT
@@ -154,19 +154,6 @@ def _overdue_acknowledgements(
 
 
 # --- rendering context -----------------------------------------------------------------
-
-
-def duration_fr(delta: timedelta) -> str:
-    """« 2 jours 5 h », « 1 jour », « 3 h 20 min », « 45 min » (rounded down to the minute)."""
-    minutes = max(0, int(delta.total_seconds() // 60))
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        text = f"{days} jour{'s' if days > 1 else ''}"
-        return f"{text} {hours} h" if hours else text
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min"
 
 
 def digest_context(
