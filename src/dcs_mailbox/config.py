@@ -284,6 +284,9 @@ class ServiceSettings(_Section):
 class DatabaseSettings(_Section):
     # Empty: SQLite file in data_dir. PostgreSQL: postgresql+psycopg://user@host/db
     url: str = ""
+    # SQLite: how long a write waits for another writer (a CLI command, a backup) before
+    # the daemon's pass fails with "database is locked" and is retried after a backoff.
+    busy_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
 
 
 class Settings(_Section):

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from imapclient import IMAPClient
 from pydantic import SecretStr
+from sqlalchemy.exc import SQLAlchemyError
 
 from dcs_mailbox import keywords as kw
 from dcs_mailbox.agent_tags import ACTIONS_BY_KEY, DAEMON_TAGS
@@ -26,7 +27,7 @@ from dcs_mailbox.intake.lease import LeaseHolder, MailboxLease
 from dcs_mailbox.keywords import ACK_SENT, keywords_for
 from dcs_mailbox.notify import Notifier, Supervision
 from dcs_mailbox.outbound.delay_alarm import compose_alarm, due_alarm, mark_raised
-from dcs_mailbox.pipeline import Incoming
+from dcs_mailbox.pipeline import Incoming, environment_error_text
 from dcs_mailbox.scheduler import Scheduler
 from dcs_mailbox.service import DataDirLock, Service
 from dcs_mailbox.status import outbox_sizes
@@ -212,6 +213,10 @@ class Daemon:
                 raise  # the mailbox lease was lost: another daemon holds the mailbox
             except (ImapError, StoreError) as exc:
                 log.error("%s; retrying in %.0f s", exc, delay)
+            except (SQLAlchemyError, OSError) as exc:
+                # The database or the disk, anywhere in the round (a checkpoint, the
+                # outbox): the environment's fault, retried like an IMAP outage.
+                log.error("%s; retrying in %.0f s", environment_error_text(exc), delay)
             except Exception as exc:
                 log.exception("unexpected error; retrying in %.0f s", delay)
                 self.unexpected_errors.append(f"{type(exc).__name__}: {exc}")

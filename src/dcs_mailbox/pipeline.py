@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from dcs_mailbox.clock import Clock
@@ -56,6 +56,28 @@ log = logging.getLogger(__name__)
 
 class EnvironmentFailure(StoreError):
     """The database or the disk failed: retry the pass later, the message is not at fault."""
+
+    @classmethod
+    def from_error(cls, exc: BaseException) -> EnvironmentFailure:
+        return cls(environment_error_text(exc))
+
+
+def environment_error_text(exc: BaseException) -> str:
+    """A one-line, actionable description of a database or disk failure. Only the driver's
+    own message: SQLAlchemy's text carries the statement and its parameters, which may
+    hold people's names and addresses, and logs must not."""
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        detail = str(exc.orig)
+    elif isinstance(exc, OSError):
+        detail = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    else:
+        detail = type(exc).__name__
+    return (
+        f"database or disk unavailable: {detail} — disk full, permissions, or another "
+        "process holding the database?"
+    )
 
 
 @dataclass(frozen=True)
@@ -147,9 +169,9 @@ class Pipeline:
                             location,
                         )
         except (OperationalError, OSError) as exc:
-            raise EnvironmentFailure(f"database or disk unavailable: {exc}") from exc
+            raise EnvironmentFailure.from_error(exc) from exc
         except SQLAlchemyError as exc:
-            raise EnvironmentFailure(f"database error: {exc}") from exc
+            raise EnvironmentFailure.from_error(exc) from exc
 
     def process_batch(self, items: Sequence[Incoming]) -> list[RecordOutcome]:
         """Record a fetch batch in one transaction; outcomes in the order of `items`.
@@ -191,11 +213,11 @@ class Pipeline:
             if prepared:
                 self._record_prepared(items, prepared, outcomes)
         except (OperationalError, OSError) as exc:
-            raise EnvironmentFailure(f"database or disk unavailable: {exc}") from exc
+            raise EnvironmentFailure.from_error(exc) from exc
         except (IntegrityError, StoreError):
             raise  # handled per message below or by the daemon
         except SQLAlchemyError as exc:
-            raise EnvironmentFailure(f"database error: {exc}") from exc
+            raise EnvironmentFailure.from_error(exc) from exc
         return [
             outcome
             if outcome is not None
@@ -258,7 +280,7 @@ class Pipeline:
                 )
                 return "quarantined"
         except (OperationalError, OSError) as exc:
-            raise EnvironmentFailure(f"database or disk unavailable: {exc}") from exc
+            raise EnvironmentFailure.from_error(exc) from exc
 
     def _known(self, sha256: str, location: Location | None) -> RecordOutcome | None:
         with self.sessions.begin() as session:

@@ -76,7 +76,7 @@ def build_service(
 ) -> Service:
     clock = clock or SystemClock()
     data_dir = prepare_data_dir(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.database.busy_timeout_seconds)
     require_current_schema(engine)
     sessions = make_session_factory(engine)
     archive = RawArchive(data_dir / "archive")

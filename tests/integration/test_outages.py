@@ -3,19 +3,27 @@ refuses where it must, and never processes the same mail twice (issue 6)."""
 
 from __future__ import annotations
 
+import logging
+import resource
+import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
 from pathlib import Path
 
+import pytest
+
 from dcs_mailbox.cli import main
 from dcs_mailbox.errors import AlreadyRunningError
-from dcs_mailbox.store.models import OutboxState
+from dcs_mailbox.store.models import IntakeFailure, Message, MessageStatus, OutboxState, Request
 from tests.integration.harness import RunningDaemon, daemon_settings, wait_until
 from tests.servers.dovecot import DovecotServer, StoredMessage
+from tests.servers.proxy import CuttingProxy
 from tests.servers.smtp import SmtpCapture
 from tests.support import MAILBOX, build_eml
 from tests.test_cli import write_config
@@ -140,3 +148,136 @@ def notice_text(raw: bytes) -> str:
     body = message.get_body(("plain",))
     assert body is not None
     return str(body.get_content())
+
+
+def test_connection_cut_in_the_middle_of_a_fetch_loses_and_doubles_nothing(
+    tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpCapture
+) -> None:
+    padding = "Détails de la demande, ligne de contexte sur la vidéoprotection du site.\n" * 250
+    dovecot.append_many(
+        "INBOX",
+        [
+            build_eml(message_id=f"cut-{i}@x.example", sender=f"d{i}@x.example", body=padding)
+            for i in range(40)
+        ],
+    )
+    with CuttingProxy(dovecot.host, dovecot.imap_port) as proxy:
+        settings = daemon_settings(
+            tmp_path, dovecot, smtp_server, imap={"port": proxy.port, "fetch_batch_size": 10}
+        )
+        # Batches of 10 messages of ~18 KB: the reset lands inside the second FETCH reply,
+        # after the first batch was recorded and checkpointed.
+        proxy.cut_after(300_000)
+        with RunningDaemon(settings) as running:
+            wait_until(lambda: running.messages() == 40, "40 messages recorded", timeout=60)
+            smtp_server.wait_for(40, timeout=60)
+            running.wait_cycles(2)
+            assert proxy.cuts == 1
+            assert proxy.connections >= 3  # the lease, the INBOX, and the INBOX again
+            assert running.count(Request) == 40
+    recipients = [m.rcpt_tos for m in smtp_server.messages]
+    assert len(recipients) == 40 and len(set(recipients)) == 40
+
+
+def test_a_locked_database_is_a_clear_error_and_a_retry_not_a_crash_loop(
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    smtp_server: SmtpCapture,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = daemon_settings(
+        tmp_path, dovecot, smtp_server, database={"busy_timeout_seconds": 0.3}
+    )
+    caplog.set_level(logging.INFO, logger="dcs_mailbox")
+    with RunningDaemon(settings) as running:
+        running.wait_cycles()
+        # Another writer (a backup, a long CLI command) holds the write lock.
+        path = settings.database_url.removeprefix("sqlite:///")
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            dovecot.deliver_lmtp(MAILBOX, build_eml(message_id="locked@x.example"))
+            wait_until(
+                lambda: sum("database is locked" in r.getMessage() for r in caplog.records) >= 2,
+                "two failed passes",
+            )
+            time.sleep(2)
+            assert running.messages() == 0
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        smtp_server.wait_for(1, timeout=20)
+        running.wait_cycles(2)
+        assert running.messages() == 1
+        assert running.count(IntakeFailure) == 0  # the message was never blamed
+        assert running.count(Message, Message.status == MessageStatus.QUARANTINED) == 0
+    failures = [r for r in caplog.records if "database is locked" in r.getMessage()]
+    assert all("retrying in" in r.getMessage() for r in failures)
+    # Backoff (1, 2, 4 s...), not a loop: a handful of attempts over the ~3 s locked.
+    assert 2 <= len(failures) <= 5
+    assert len(smtp_server.messages) == 1
+
+
+def test_disk_full_is_a_clear_error_and_a_retry_not_a_crash_loop(
+    tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpCapture
+) -> None:
+    """The real `run` process, whose file-size limit is lowered while it runs (prlimit):
+    every write that grows a file fails as on a full disk (EFBIG for the archive,
+    SQLITE_FULL for the database), then the limit is lifted."""
+    password = tmp_path / "pw"
+    password.write_text(dovecot.password_of("sec-dcs"))
+    config = write_config(
+        tmp_path,
+        imap={
+            "host": dovecot.host,
+            "port": dovecot.imap_port,
+            "security": "plain",
+            "username": "sec-dcs",
+            "password_file": str(password),
+            "reconnect_max_seconds": 2,
+        },
+        smtp={"host": smtp_server.host, "port": smtp_server.port, "security": "plain"},
+    )
+    assert main(["db", "upgrade", "--config", str(config)]) == 0
+    # The log goes through a pipe: a log *file* would hit the same limit.
+    service = subprocess.Popen(
+        [sys.executable, "-m", "dcs_mailbox", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    lines: list[bytes] = []
+    assert service.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(service.stdout or ()), daemon=True)
+    reader.start()
+
+    def log() -> bytes:
+        return b"".join(list(lines))
+
+    try:
+        wait_until(lambda: b"connected (IDLE)" in log(), "the daemon to connect")
+        resource.prlimit(service.pid, resource.RLIMIT_FSIZE, (1024, resource.RLIM_INFINITY))
+        body = "Question sur la vidéoprotection d'un site industriel.\n" * 60  # > 1 KB
+        dovecot.deliver_lmtp(MAILBOX, build_eml(message_id="full@x.example", body=body))
+        wait_until(
+            lambda: log().count(b"(disk full or permissions?)") >= 2,
+            "two failed passes",
+            timeout=20,
+        )
+        assert service.poll() is None  # still running
+        assert smtp_server.messages == []
+        resource.prlimit(
+            service.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        )
+        smtp_server.wait_for(1, timeout=30)
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(timeout=15) == 0
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
+    reader.join(timeout=5)
+    service.stdout.close()
+    output = log().decode()
+    assert "cannot write the raw archive" in output and "retrying in" in output
+    assert "Traceback" not in output  # a clear error, not a crash
+    assert len(smtp_server.messages) == 1

@@ -22,24 +22,29 @@ SCHEMA_REVISION = "0004"
 MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout_seconds: float = 30.0) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_seconds})
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_seconds))
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL: readers (the CLI) never block the daemon's writer. NORMAL is durable in WAL
-    # mode except for the last transactions on power loss, which re-processing covers
-    # because every step is idempotent.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_seconds: float) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL: readers (the CLI) never block the daemon's writer. NORMAL is durable in WAL
+        # mode except for the last transactions on power loss, which re-processing covers
+        # because every step is idempotent.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # A writer elsewhere (a CLI command, a backup) holding the lock longer than this
+        # makes the daemon's pass fail with "database is locked" and retry later.
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
+        cursor.close()
+
+    return on_connect
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
