@@ -141,6 +141,25 @@ def test_mail_older_than_the_history_horizon_is_never_acknowledged(service: Serv
     assert count(service, Request) == 0 and count(service, OutboxMessage) == 0
 
 
+def test_history_is_not_assessed_for_scope_or_personal_data(service: Service) -> None:
+    """The lazy path for a first start on years of mail: kind and tag only."""
+    service.pipeline.history_before = NOW - timedelta(hours=24)
+    body = "Pouvez-vous me communiquer l'adresse de M. Jean Dupont, né le 12/03/1975 ?"
+    old = service.pipeline.process_batch(
+        [
+            Incoming(build_eml(body=body), NOW - timedelta(days=400), None),
+            Incoming(build_eml(body=body + " "), NOW - timedelta(days=401), None),
+        ]
+    )
+    fresh = service.pipeline.process(build_eml(body=body + "  "), arrived_at=NOW, location=None)
+    assert [o.disposition for o in old] == [Disposition.HISTORY] * 2
+    with service.sessions() as session:
+        rows = session.scalars(select(Message).order_by(Message.id)).all()
+    assert [(r.history, r.scope, r.personal_data) for r in rows[:2]] == [(True, None, None)] * 2
+    assert rows[0].tagged and rows[0].kind == "request"
+    assert rows[2].personal_data is True and fresh.flags.personal_data  # assessed when new
+
+
 def test_untagged_mail_is_recorded_and_left_to_agents(service: Service) -> None:
     outcome = service.pipeline.process(
         build_eml(subject="Question sur la vidéoprotection"), arrived_at=NOW, location=None
@@ -205,7 +224,7 @@ def test_a_message_that_keeps_failing_is_quarantined_after_max_attempts(
 ) -> None:
     calls = 0
 
-    def broken_triage(*_args: object) -> None:
+    def broken_triage(*_args: object, **_kwargs: object) -> None:
         nonlocal calls
         calls += 1
         raise RuntimeError("triage bug")

@@ -207,7 +207,8 @@ class Pipeline:
                 self.archive.store(item.raw, sha256)
                 try:
                     message = parse_message(item.raw)
-                    prepared.append((index, message, triage(message, self.context)))
+                    verdict = triage(message, self.context, deep=not self._history(item))
+                    prepared.append((index, message, verdict))
                 except Exception:  # `process` below applies the failure policy
                     continue
             if prepared:
@@ -292,12 +293,16 @@ class Pipeline:
 
     def _record(self, raw: bytes, arrived_at: datetime, location: Location | None) -> RecordOutcome:
         message = parse_message(raw)
-        verdict = triage(message, self.context)
+        item = Incoming(raw, arrived_at, location)
+        verdict = triage(message, self.context, deep=not self._history(item))
         now = self.clock.now()
         with self.sessions.begin() as session:
-            return self._record_in(
-                session, message, verdict, Incoming(raw, arrived_at, location), now
-            )
+            return self._record_in(session, message, verdict, item, now)
+
+    def _history(self, item: Incoming) -> bool:
+        """Mail from before the service (record.py decides the same way): recorded, never
+        a request, so scope and personal data are not assessed."""
+        return self.history_before is not None and item.arrived_at < self.history_before
 
     def _record_in(
         self,

@@ -32,7 +32,9 @@ class TriageContext:
     services: Mapping[str, Service] = field(default_factory=lambda: DEFAULT_SERVICES)
 
 
-def triage(message: InboundMessage, context: TriageContext) -> Verdict:
+def triage(message: InboundMessage, context: TriageContext, *, deep: bool = True) -> Verdict:
+    """`deep=False` stops before scope and personal data, the costly part: for history
+    (mail older than the service, never a request), which agents already handled."""
     reasons: list[Reason] = []
     tag = find_tag(message.subject, context.channels)
     if tag is not None:
@@ -77,7 +79,7 @@ def triage(message: InboundMessage, context: TriageContext) -> Verdict:
     if urgency is not None:
         reasons.append(urgency)
     human = {"kind": kind, "no_reply": no_reply, "urgent": urgency is not None}
-    if kind is Kind.OTHER or (kind is Kind.FOLLOWUP and asks_nothing(body.own)):
+    if not deep or kind is Kind.OTHER or (kind is Kind.FOLLOWUP and asks_nothing(body.own)):
         return base.model_copy(update={**human, "reasons": tuple(reasons)})
 
     scope = assess_scope(
