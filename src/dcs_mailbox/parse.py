@@ -7,7 +7,9 @@ encoded words, missing boundaries and absurd nesting. Each repair is listed in
 The standard library's compat32 parser is used rather than `policy.default` or
 mail-parser: it never raises while reading headers, it does not decode attachments
 (mail-parser base64-encodes every attachment into memory), and it is several times
-faster on header access (see ../shared/notes/real-mail-servers.md).
+faster on header access (see ../shared/notes/real-mail-servers.md). It is fed the
+message in slices, and large attachment bodies are set aside first (elision.py): a 30 MB
+attachment would otherwise cost ~400 MB (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email import message_from_bytes
 from email.errors import HeaderParseError, MessageDefect
+from email.feedparser import BytesFeedParser
 from email.header import decode_header
 from email.message import Message
 from email.parser import BytesHeaderParser
@@ -25,12 +27,14 @@ from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 
+from dcs_mailbox.elision import Elided, elide_attachment_bodies
 from dcs_mailbox.errors import ParseError
 from dcs_mailbox.message import Address, Attachment, AutomationHeaders, InboundMessage
 
 MAX_TEXT_CHARS = 200_000  # triage reads the start of a message; a novel is not a request
 MAX_SUBJECT_CHARS = 2_000
 MAX_PARTS = 500  # bounds work on "MIME bombs" (thousands of parts, deep nesting)
+FEED_CHUNK = 64 * 1024
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _WS = re.compile(r"\s+")
@@ -47,16 +51,18 @@ _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 def parse_message(raw: bytes) -> InboundMessage:
     # A UTF-8 BOM before the first header would hide every header.
     raw_for_parser = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
-    if not raw_for_parser.strip():
+    # Not `.strip()`: that copies the whole message (41 MB for a 30 MB attachment).
+    if not raw_for_parser or raw_for_parser.isspace():
         raise ParseError("empty message: no header and no body")
     defects: list[str] = []
+    elided = elide_attachment_bodies(raw_for_parser)
     try:
-        msg = message_from_bytes(raw_for_parser, policy=compat32)
+        msg = _read_mime(elided.raw)
     except RecursionError:
         # The feed parser recurses once per multipart level (a few hundred levels exhaust
         # the stack: tests/test_hostile.py nests 2,000). The headers still say who asks
         # what: record them, with the body left to an agent, rather than quarantine.
-        msg = BytesHeaderParser(policy=compat32).parsebytes(raw_for_parser)
+        msg = BytesHeaderParser(policy=compat32).parsebytes(elided.raw)
         msg.set_payload("")
         defects.append("MIME structure nested too deep: body not read")
     except MemoryError as exc:  # pragma: no cover - depends on the host
@@ -78,7 +84,7 @@ def parse_message(raw: bytes) -> InboundMessage:
     if len(subject) > MAX_SUBJECT_CHARS:
         subject = subject[:MAX_SUBJECT_CHARS]
         defects.append("subject truncated")
-    text, attachments, content_type = _body(msg, defects)
+    text, attachments, content_type = _body(msg, defects, elided)
     return InboundMessage(
         sha256=hashlib.sha256(raw).hexdigest(),
         size=len(raw),
@@ -108,6 +114,17 @@ def parse_message(raw: bytes) -> InboundMessage:
         attachments=tuple(attachments),
         defects=tuple(dict.fromkeys(defects)),
     )
+
+
+def _read_mime(raw: bytes) -> Message:
+    # message_from_bytes decodes the whole message into one str, then copies it into a
+    # StringIO, which holds 4 bytes per character once read: 6x the message at once.
+    # Fed in slices, the parser holds only what it has parsed (same result: the bytes
+    # are decoded one by one, ASCII with surrogateescape, either way).
+    parser = BytesFeedParser(policy=compat32)
+    for start in range(0, len(raw), FEED_CHUNK):
+        parser.feed(raw[start : start + FEED_CHUNK])
+    return parser.close()
 
 
 # --- headers -------------------------------------------------------------------------
@@ -317,7 +334,7 @@ def _leaf_parts(msg: Message, defects: list[str]) -> Iterator[Message]:
         yield part
 
 
-def _body(msg: Message, defects: list[str]) -> tuple[str, list[Attachment], str]:
+def _body(msg: Message, defects: list[str], elided: Elided) -> tuple[str, list[Attachment], str]:
     plain: str | None = None
     html: str | None = None
     attachments: list[Attachment] = []
@@ -334,7 +351,7 @@ def _body(msg: Message, defects: list[str]) -> tuple[str, list[Attachment], str]
             html = _part_text(part, defects)
         elif not is_body_text:
             attachments.append(
-                Attachment(filename=filename, content_type=ctype, size=_encoded_size(part))
+                Attachment(filename=filename, content_type=ctype, size=_encoded_size(part, elided))
             )
     if plain is not None and plain.strip():
         text = plain
@@ -384,15 +401,16 @@ def _part_text(part: Message, defects: list[str]) -> str:
     return decode_bytes(payload, part.get_content_charset(), defects).replace("\x00", "")
 
 
-def _encoded_size(part: Message) -> int:
+def _encoded_size(part: Message, elided: Elided) -> int:
     payload = part.get_payload()
     if isinstance(payload, str):
         # Raw text: get() returns a Header object for 8-bit bytes in the value, which has
         # no .strip() (AttributeError found by tests/test_properties.py).
         cte = _raw_header(part, "content-transfer-encoding").strip().lower()
-        return len(payload) * 3 // 4 if cte == "base64" else len(payload)
+        length = elided.encoded_length(payload)
+        return length * 3 // 4 if cte == "base64" else length
     if isinstance(payload, list):
-        return sum(_encoded_size(p) for p in payload if isinstance(p, Message))
+        return sum(_encoded_size(p, elided) for p in payload if isinstance(p, Message))
     return 0
 
 
