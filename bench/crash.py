@@ -149,6 +149,7 @@ class CrashReport:
     window_duplicates: dict[str, Kill]  # explained by the documented residual window
     window_ms: list[float]  # server's acceptance → `sent_at`, per acknowledgement
     unexpected_acks: list[str]
+    settled_by_proof: int  # `sending` rows a proof copy settled after a kill
     kills: KillLog
     seconds: float
 
@@ -197,6 +198,7 @@ class CrashReport:
                 else "n/a"
             ),
             f"received but not in the outbox:     {len(self.unexpected_acks)}",
+            f"settled by a proof copy after a kill: {self.settled_by_proof}",
             f"kills (SIGKILL):                    {k.total}",
             f"  with an acknowledgement in flight: {k.in_flight}"
             " (a new row `sending` after the kill)",
@@ -277,7 +279,9 @@ def plan_mailbox(count: int, rng: random.Random, now: datetime) -> MailboxPlan:
 # --- the daemon as a process ---------------------------------------------------------
 
 
-def write_config(work: Path, dovecot: DovecotServer, smtp: SmtpCapture) -> Path:
+def write_config(
+    work: Path, dovecot: DovecotServer, smtp: SmtpCapture, *, proof_copy: bool = True
+) -> Path:
     password = work / "imap-password"
     password.write_text(dovecot.password_of("sec-dcs"))
     sections: dict[str, dict[str, object]] = {
@@ -294,7 +298,14 @@ def write_config(work: Path, dovecot: DovecotServer, smtp: SmtpCapture) -> Path:
             "fetch_batch_size": 50,
         },
         "smtp": {"host": smtp.host, "port": smtp.port, "security": "plain", "timeout_seconds": 5},
-        "acknowledgement": {"retry_initial_seconds": 0.5, "retry_max_seconds": 1},
+        "acknowledgement": {
+            "retry_initial_seconds": 0.5,
+            "retry_max_seconds": 1,
+            "proof_copy": proof_copy,
+            # 300 s in production; short here so that a run waits little for copies that
+            # cannot come (kills before the server accepted).
+            "proof_grace_seconds": 3,
+        },
     }
     lines: list[str] = []
     for name, values in sections.items():
@@ -359,11 +370,13 @@ class Database:
 
 
 class CrashRun:
-    def __init__(self, work: Path, dovecot: DovecotServer, smtp: SmtpCapture) -> None:
+    def __init__(
+        self, work: Path, dovecot: DovecotServer, smtp: SmtpCapture, *, proof_copy: bool
+    ) -> None:
         self.work = work
         self.dovecot = dovecot
         self.smtp = smtp
-        self.config = write_config(work, dovecot, smtp)
+        self.config = write_config(work, dovecot, smtp, proof_copy=proof_copy)
         self.db = Database(work / "data" / "dcs-mailbox.sqlite3")
         self.kills = KillLog()
 
@@ -446,7 +459,8 @@ class CrashRun:
         with daemon_process(self.config, log) as process:
             done = _wait(
                 lambda: (
-                    expected_uids <= self.db.recorded_uids() and self.db.unfinished_outbox() == 0
+                    expected_uids | self._inbox_uids() <= self.db.recorded_uids()
+                    and self.db.unfinished_outbox() == 0
                 ),
                 timeout,
                 step=0.2,
@@ -454,6 +468,12 @@ class CrashRun:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
         return done
+
+    def _inbox_uids(self) -> set[int]:
+        """What the INBOX holds now: proof copies of the last acknowledgements arrive
+        during the final run, and must be handled (recorded, removed) before it ends."""
+        with self.dovecot.imap(folder="INBOX", readonly=True) as client:
+            return set(client.search(["ALL"]))
 
     def verify(self, plan: MailboxPlan, started: float) -> CrashReport:
         stored = self.dovecot.fetch_all("INBOX")
@@ -464,8 +484,12 @@ class CrashRun:
         status = {
             str(name): int(str(count))
             for name, count in self.db.query(
+                # Proof copies of our own messages (removed from the INBOX) are not part
+                # of the mailbox being checked.
                 "SELECT status, count(DISTINCT sha256) FROM messages "
-                "WHERE direction = 'inbound' GROUP BY status"
+                "WHERE direction = 'inbound' AND (message_id_header IS NULL OR "
+                "message_id_header NOT IN (SELECT message_id_header FROM outbox)) "
+                "GROUP BY status"
             )
         }
         tagged_ids = {
@@ -513,13 +537,22 @@ class CrashRun:
             window_duplicates=window_duplicates,
             window_ms=self._window_ms(),
             unexpected_acks=sorted(mid for mid in received if mid not in owed),
+            settled_by_proof=self.db.count(
+                "SELECT count(*) FROM request_events WHERE detail LIKE '%copie de contr%'"
+            ),
             kills=self.kills,
             seconds=time.monotonic() - started,
         )
 
 
 def run_crash_harness(
-    work: Path, *, messages: int, kills: int, seed: int, completion_timeout: float = 300.0
+    work: Path,
+    *,
+    messages: int,
+    kills: int,
+    seed: int,
+    completion_timeout: float = 300.0,
+    proof_copy: bool = True,
 ) -> CrashReport:
     """The whole harness in *work*: servers, mailbox, kills, completion, verification."""
     started = time.monotonic()
@@ -529,7 +562,13 @@ def run_crash_harness(
         DovecotServer(work / "dovecot") as dovecot,
         SmtpCapture() as smtp,
     ):
-        run = CrashRun(work, dovecot, smtp)
+        if proof_copy:
+            # As a real server does for its own domain: the mailbox's copy is delivered.
+            smtp.local_delivery = (
+                frozenset({MAILBOX}),
+                lambda rcpt, raw: dovecot.deliver_lmtp(rcpt, raw),
+            )
+        run = CrashRun(work, dovecot, smtp, proof_copy=proof_copy)
         run.prepare(plan)
         late = list(plan.delivered)
         per_round = -(-len(late) // max(kills, 1))
@@ -556,17 +595,26 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also fail on duplicates inside the documented residual window",
     )
+    parser.add_argument(
+        "--no-proof-copy",
+        dest="proof_copy",
+        action="store_false",
+        help="run without [acknowledgement].proof_copy (the server delivers no copy back)",
+    )
     args = parser.parse_args(argv)
+    options = {
+        "messages": args.messages,
+        "kills": args.kills,
+        "seed": args.seed,
+        "proof_copy": args.proof_copy,
+    }
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-        report = run_crash_harness(
-            args.keep, messages=args.messages, kills=args.kills, seed=args.seed
-        )
+        report = run_crash_harness(args.keep, **options)
     else:
         with tempfile.TemporaryDirectory(prefix="dcs-crash-") as tmp:
-            report = run_crash_harness(
-                Path(tmp), messages=args.messages, kills=args.kills, seed=args.seed
-            )
+            report = run_crash_harness(Path(tmp), **options)
+    print(f"proof copies: {'on' if args.proof_copy else 'off'}")
     if args.verbose:
         print("\n".join(kill.describe() for kill in report.kills.kills))
     print("\n".join(report.lines()))

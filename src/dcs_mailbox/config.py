@@ -166,6 +166,14 @@ class AcknowledgementSettings(_Section):
     max_per_sender_per_day: Annotated[int, Field(ge=1)] = 5
     retry_initial_seconds: Annotated[float, Field(gt=0)] = 30.0
     retry_max_seconds: Annotated[float, Field(gt=0)] = 1800.0
+    # Proof of delivery against the one crash SMTP leaves ambiguous (killed after the
+    # server accepted a message, before we recorded it): every message we send is also
+    # addressed (envelope only) to the mailbox itself; the copy the mail server delivers
+    # back proves the acceptance, and the daemon removes it from the INBOX at once.
+    # After such a crash, a message is sent again only if no copy arrived within
+    # proof_grace_seconds (docs/architecture.md).
+    proof_copy: bool = False
+    proof_grace_seconds: Annotated[float, Field(gt=0)] = 300.0
 
 
 class TriageSettings(_Section):

@@ -34,7 +34,7 @@ from dcs_mailbox.status import outbox_sizes
 from dcs_mailbox.store.agent_tags import apply_agent_tags, tagged_candidates
 from dcs_mailbox.store.intake import Checkpoint
 from dcs_mailbox.store.outbox import Placed
-from dcs_mailbox.store.record import Location
+from dcs_mailbox.store.record import Disposition, Location, RecordOutcome
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ class Daemon:
         self.cycles = 0  # completed sync+flush rounds, for status and tests
         self.unexpected_errors: list[str] = []  # bugs survived; tests assert there are none
         self._wake = threading.Event()
+        self._sent: ImapSentFolder | None = None
         self._last_uid = 0
         # systemd supervision (deploy/dcs-mailbox.service): read by the Supervision thread.
         self.health = IntakeHealth(self.imap_settings.timeout_seconds)
@@ -245,6 +246,7 @@ class Daemon:
 
     def _connected_loop(self) -> None:
         sent = ImapSentFolder(self._open, self.imap_settings.sent_folder)
+        self._sent = sent
         try:
             with self._open() as inbox:
                 use_idle = self.imap_settings.idle and inbox.has_idle()
@@ -328,7 +330,7 @@ class Daemon:
         self.service.pipeline.refresh()
         uidvalidity, last_uid, uids = self._new_uids(inbox, folder, readonly=False)
         self._last_uid = max([last_uid, *uids])
-        for batch in chunks(uids, self.imap_settings.fetch_batch_size):
+        for batch in inbox.fetch_batches(uids, self.imap_settings.fetch_batch_size):
             to_mark: dict[str, list[int]] = {}
             fetched = inbox.fetch(batch)
             outcomes = self.service.pipeline.process_batch(
@@ -337,7 +339,10 @@ class Daemon:
                     for item in fetched
                 ]
             )
+            copies = self._settle_proof_copies(inbox, fetched, outcomes)
             for item, outcome in zip(fetched, outcomes, strict=True):
+                if item.uid in copies:
+                    continue  # removed from the INBOX
                 present = {f.lower() for f in item.flags}
                 for keyword in keywords_for(outcome, self.channel_keywords):
                     if keyword.lower() not in present:
@@ -349,6 +354,40 @@ class Daemon:
                 folder, Checkpoint(uidvalidity, max(batch)), self.service.clock.now()
             )
         return len(uids)
+
+    def _settle_proof_copies(
+        self,
+        inbox: ImapSession,
+        fetched: Sequence[FetchedMessage],
+        outcomes: Sequence[RecordOutcome],
+    ) -> set[int]:
+        """Copies of what we sent, delivered back by the mail server
+        (`[acknowledgement].proof_copy`): proof that the server accepted the message, which
+        settles a row a crash left `sending`. Filed in Sent if it lacks a copy, then removed
+        from the INBOX (agents need not see them). Returns their UIDs."""
+        automated = {
+            o.message_pk: item.uid
+            for item, o in zip(fetched, outcomes, strict=True)
+            if o.disposition is Disposition.AUTOMATED
+        }
+        copies = self.service.outbox.copies_among(list(automated))
+        if not copies:
+            return set()
+        now = self.service.clock.now()
+        to_file: list[tuple[int, int]] = []
+        for message_pk, outbox_id in copies.items():
+            placed, needs_sent_copy = self.service.outbox.proven(outbox_id, now)
+            self._mark_acknowledged(inbox, placed)
+            if needs_sent_copy:
+                to_file.append((automated[message_pk], outbox_id))
+        if to_file and self._sent is not None:
+            _session, sent_name = self._sent.ready()
+            inbox.copy_uids([uid for uid, _ in to_file], sent_name)
+            for _uid, outbox_id in to_file:
+                self.service.outbox.copied(outbox_id, now)
+        uids = {automated[pk] for pk in copies}
+        inbox.remove(sorted(uids))
+        return uids
 
     def read_agent_tags(self, inbox: ImapSession) -> int:
         """Apply the tags agents set in their mail client to the requests (docs/lifecycle.md).

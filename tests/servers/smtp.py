@@ -89,6 +89,12 @@ class _CaptureHandler:
                 tls=server._tls_protocol is not None,
             )
         )
+        local = self._capture.local_delivery
+        if local is not None:
+            addresses, deliver = local
+            for rcpt in envelope.rcpt_tos:
+                if rcpt.lower() in addresses:
+                    deliver(rcpt, raw)  # like an MTA's local delivery (here before the 250)
         return "250 Message accepted for delivery"
 
 
@@ -160,6 +166,9 @@ class SmtpCapture:
         # Read from the event-loop thread; assigning a tuple or None is atomic.
         self.fail_with: tuple[int, str] | None = None
         self.auth_attempts: list[tuple[str, bool]] = []  # (login, accepted)
+        # (addresses, deliver): mail for these recipients is also handed to deliver(rcpt,
+        # raw) — e.g. Dovecot's LMTP — as a real server delivers its own domain's mail.
+        self.local_delivery: tuple[frozenset[str], Callable[[str, bytes], None]] | None = None
 
     @property
     def port(self) -> int:

@@ -26,6 +26,9 @@ from dcs_mailbox.tls import client_context
 log = logging.getLogger(__name__)
 
 _APPENDUID = re.compile(r"\[APPENDUID \d+ (\d+)\]", re.IGNORECASE)
+# A fetch batch is held in memory whole: a backlog of attachments in batches of 200
+# would be gigabytes. A message larger than this is fetched alone (bench/memory.py).
+FETCH_BATCH_BYTES = 16 * 1024 * 1024
 SENT_NAMES = ("Sent", "Sent Items", "Sent Messages", "Éléments envoyés", "Envoyés", "INBOX.Sent")
 
 
@@ -81,6 +84,7 @@ def connect(settings: ImapSettings, password: SecretStr | None) -> IMAPClient:
             ssl_context=context,
             timeout=timeout,
         )
+        _quiet_imaplib(client)
         try:
             if settings.security is Security.STARTTLS:
                 client.starttls(context)
@@ -90,6 +94,16 @@ def connect(settings: ImapSettings, password: SecretStr | None) -> IMAPClient:
             _close_quietly(client)
             raise
     return client
+
+
+def _quiet_imaplib(client: IMAPClient) -> None:
+    # imapclient sets imaplib's debug level to 5 and sends its output to the
+    # "imapclient.imaplib" logger, but imaplib formats each message (the repr of every
+    # response, literals included) before any logger can drop it: at each FETCH of a
+    # 41 MB message, ~95 MB of repr strings (bench/memory.py, docs/benchmarks.md).
+    # Left on when that logger would show it, for protocol debugging.
+    if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+        client._imap.debug = 0
 
 
 def _close_quietly(client: IMAPClient) -> None:
@@ -147,6 +161,27 @@ class ImapSession:
         with self._exchange():
             found = self.client.search(["UID", f"{last_uid + 1}:*"])
         return sorted(uid for uid in found if uid > last_uid)
+
+    def fetch_batches(
+        self, uids: Sequence[int], count: int, max_bytes: int = FETCH_BATCH_BYTES
+    ) -> Iterator[Sequence[int]]:
+        """`uids` in batches of at most `count` messages and `max_bytes` (RFC822.SIZE);
+        the sizes of each `count` are asked for just before its batches are used."""
+        for start in range(0, len(uids), count):
+            chunk = uids[start : start + count]
+            with self._exchange():
+                data = self.client.fetch(list(chunk), ["RFC822.SIZE"])
+            batch: list[int] = []
+            total = 0
+            for uid in chunk:
+                size = int(data.get(uid, {}).get(b"RFC822.SIZE", 0))  # 0: expunged meanwhile
+                if batch and total + size > max_bytes:
+                    yield batch
+                    batch, total = [], 0
+                batch.append(uid)
+                total += size
+            if batch:
+                yield batch
 
     def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]:
         # BODY.PEEK: fetching must not mark mail read for the agents (RFC 3501 §6.4.5).
@@ -227,6 +262,26 @@ class ImapSession:
             if isinstance(header, bytes) and isinstance(at, datetime):
                 found[uid] = (header, at if at.tzinfo else at.replace(tzinfo=UTC))
         return found
+
+    def copy_uids(self, uids: Sequence[int], folder: str) -> None:
+        """COPY `uids` of the selected folder into `folder` (which exists)."""
+        if uids:
+            with self._exchange():
+                self.client.copy(list(uids), folder)
+
+    def remove(self, uids: Sequence[int]) -> bool:
+        """Remove exactly `uids` from the selected folder: \\Deleted + UID EXPUNGE (RFC
+        4315). Without UIDPLUS a plain EXPUNGE would also purge what agents marked
+        deleted, so the messages are only marked read; returns whether they went."""
+        if not uids:
+            return True
+        with self._exchange():
+            if not self.client.has_capability("UIDPLUS"):
+                self.client.add_flags(list(uids), [b"\\Seen"], silent=True)
+                return False
+            self.client.delete_messages(list(uids), silent=True)
+            self.client.uid_expunge(list(uids))
+        return True
 
     def delete(self, uids: Sequence[int]) -> None:
         """Delete `uids` of the selected folder: UID EXPUNGE where the server has UIDPLUS,

@@ -116,6 +116,8 @@ class Dispatcher:
                 report.placed.extend(self.outbox.sent(item.outbox_id, now, None, recovered=True))
                 report.sent.append(item.message_id)
                 return True
+            if self._awaiting_proof(item, now):
+                return True
         message = self.renderer.compose(
             *self._template(item),
             sender_address=self.settings.mailbox.address,
@@ -123,13 +125,12 @@ class Dispatcher:
             now=now,
         )
         raw_sha256 = self.archive.store(message.as_bytes())
+        recipients = [r.strip() for r in item.recipient.split(",") if r.strip()]
+        if self.settings.acknowledgement.proof_copy:
+            recipients.append(self.settings.mailbox.address)  # envelope only: the proof copy
         self.outbox.begin_attempt(item.outbox_id, now)
         try:
-            sender.send(
-                message,
-                envelope_from=self.settings.mailbox.address,
-                recipients=[r.strip() for r in item.recipient.split(",") if r.strip()],
-            )
+            sender.send(message, envelope_from=self.settings.mailbox.address, recipients=recipients)
         except SmtpError as exc:
             attempts = item.attempts + 1
             if exc.temporary:
@@ -157,6 +158,25 @@ class Dispatcher:
         report.placed.extend(self.outbox.sent(item.outbox_id, sent_at, raw_sha256))
         report.sent.append(item.message_id)
         log.info("%s %s sent to %s", item.kind, item.reference, item.recipient)
+        return True
+
+    def _awaiting_proof(self, item: DueMessage, now: datetime) -> bool:
+        """A SENDING row not in Sent, with proof copies on: the server may have accepted it
+        just before a crash, and its copy may still be on its way to the INBOX (where the
+        daemon's intake settles the row). Wait for it up to proof_grace_seconds after the
+        attempt began; past that, nothing came back, so nothing left: send."""
+        ack = self.settings.acknowledgement
+        if not ack.proof_copy or item.attempt_started_at is None:
+            return False
+        until = item.attempt_started_at + timedelta(seconds=ack.proof_grace_seconds)
+        if now >= until:
+            return False
+        log.info(
+            "%s may have left before a crash: waiting for its copy until %s",
+            item.message_id,
+            until.isoformat(),
+        )
+        self.outbox.postpone(item.outbox_id, until)
         return True
 
     def _copy_to_sent(self, sent_folder: SentFolder, report: FlushReport) -> None:

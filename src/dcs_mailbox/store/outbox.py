@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,6 +44,7 @@ class DueMessage:
     urgent: bool = False
     service: str | None = None
     reasons: tuple[str, ...] = ()  # triage reasons of the request's message, for agents
+    attempt_started_at: datetime | None = None  # when the last SMTP attempt began
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class OutboxStore:
                         urgent=request.urgent,
                         service=request.service,
                         reasons=tuple(str(r.get("detail", "")) for r in reasons),
+                        attempt_started_at=row.attempt_started_at,
                     )
                 )
             return due
@@ -129,6 +132,7 @@ class OutboxStore:
             row.state = OutboxState.SENDING
             row.attempts += 1
             row.next_attempt_at = now
+            row.attempt_started_at = now
 
     def commit_sent(self, outbox_id: int, now: datetime) -> None:
         """The first thing done after the server's 250: one UPDATE, one commit. A crash
@@ -143,7 +147,13 @@ class OutboxStore:
             )
 
     def sent(
-        self, outbox_id: int, now: datetime, raw_sha256: str | None, *, recovered: bool = False
+        self,
+        outbox_id: int,
+        now: datetime,
+        raw_sha256: str | None,
+        *,
+        recovered: bool = False,
+        proven: bool = False,
     ) -> list[Placed]:
         with self.sessions.begin() as session:
             row = session.get_one(OutboxMessage, outbox_id)
@@ -163,6 +173,8 @@ class OutboxStore:
                 detail["recovered"] = "envoi constaté dans le dossier des éléments envoyés"
                 if raw_sha256 is None:
                     row.copied_to_sent_at = now
+            if proven:
+                detail["recovered"] = "envoi constaté par la copie de contrôle reçue"
             _event(session, row, now, f"{row.kind}_sent", detail)
             if not is_ack:
                 return []
@@ -174,6 +186,24 @@ class OutboxStore:
                     .where(Message.request_id == request.id, Message.kind == "request")
                 )
             ]
+
+    def postpone(self, outbox_id: int, until: datetime) -> None:
+        """Look again at `until`, state unchanged (a SENDING row stays one: it may have left)."""
+        with self.sessions.begin() as session:
+            session.get_one(OutboxMessage, outbox_id).next_attempt_at = until
+
+    def proven(self, outbox_id: int, now: datetime) -> tuple[list[Placed], bool]:
+        """The copy of a message we sent came back (`[acknowledgement].proof_copy`): the
+        server accepted it. A row a crash left SENDING (or PENDING after a failed check) is
+        sent. Returns where to set keywords, and whether the Sent folder still lacks a copy."""
+        with self.sessions() as session:
+            row = session.get_one(OutboxMessage, outbox_id)
+            state, copied = OutboxState(row.state), row.copied_to_sent_at is not None
+        placed: list[Placed] = []
+        if state in (OutboxState.SENDING, OutboxState.PENDING):
+            placed = self.sent(outbox_id, now, None, proven=True)
+            return placed, True
+        return placed, not copied
 
     def retry(self, outbox_id: int, now: datetime, error: str, retry_at: datetime) -> None:
         with self.sessions.begin() as session:
@@ -209,6 +239,19 @@ class OutboxStore:
                 .limit(limit)
             )
             return [SentCopy(r.id, r.message_id_header, r.raw_sha256 or "") for r in rows]
+
+    def copies_among(self, message_pks: Sequence[int]) -> dict[int, int]:
+        """Which of these recorded messages are copies of messages we sent (same
+        Message-ID as an outbox row): {message pk: outbox id}. One query per batch."""
+        if not message_pks:
+            return {}
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Message.id, OutboxMessage.id)
+                .join(OutboxMessage, OutboxMessage.message_id_header == Message.message_id_header)
+                .where(Message.id.in_(message_pks))
+            ).all()
+        return {message_pk: outbox_id for message_pk, outbox_id in rows}
 
     def copied(self, outbox_id: int, now: datetime) -> None:
         with self.sessions.begin() as session:

@@ -126,6 +126,20 @@ def _insert_new(session: Session, row: Message, location: Location | None, now: 
         )
 
 
+def _copy_of_ours(session: Session, message: InboundMessage, own: frozenset[str]) -> bool:
+    sender = message.sender
+    if sender is None or not message.message_id:
+        return False
+    if sender.address.casefold() not in {a.casefold() for a in own}:
+        return False
+    return (
+        session.scalar(
+            select(OutboxMessage.id).where(OutboxMessage.message_id_header == message.message_id)
+        )
+        is not None
+    )
+
+
 def find_thread_request(
     session: Session, message: InboundMessage, prefixes: frozenset[str]
 ) -> Request | None:
@@ -261,7 +275,13 @@ def record_inbound(
 ) -> RecordOutcome:
     """Write everything about one new message. The caller commits."""
     prefixes = frozenset(c.reference_prefix for c in channels)
-    thread = find_thread_request(session, message, prefixes)
+    # A copy of a message we sent (the proof copy, [acknowledgement].proof_copy) is
+    # machine mail of our own: never part of the requester's thread.
+    thread = (
+        None
+        if _copy_of_ours(session, message, own_addresses)
+        else find_thread_request(session, message, prefixes)
+    )
     kind = verdict.kind
     if thread is not None and kind in (Kind.REQUEST, Kind.OTHER) and not verdict.no_reply:
         kind = Kind.FOLLOWUP
