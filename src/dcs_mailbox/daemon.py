@@ -429,7 +429,7 @@ class Daemon:
         """Read what agents sent (answers, referrals) from the Sent folder, read-only."""
         session, folder = sent.ready()
         uidvalidity, _last, uids = self._new_uids(session, folder, readonly=True)
-        for batch in chunks(uids, self.imap_settings.fetch_batch_size):
+        for batch in session.fetch_batches(uids, self.imap_settings.fetch_batch_size):
             for item in session.fetch(batch):
                 self.service.pipeline.process_sent(
                     item.raw,
