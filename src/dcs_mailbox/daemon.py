@@ -335,7 +335,12 @@ class Daemon:
             fetched = inbox.fetch(batch)
             outcomes = self.service.pipeline.process_batch(
                 [
-                    Incoming(item.raw, self._arrival(item), Location(folder, uidvalidity, item.uid))
+                    Incoming(
+                        item.raw,
+                        self._arrival(item),
+                        Location(folder, uidvalidity, item.uid),
+                        frozenset(f.lower() for f in item.flags),
+                    )
                     for item in fetched
                 ]
             )

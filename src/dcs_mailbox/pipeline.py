@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dcs_mailbox.clock import Clock
 from dcs_mailbox.config import Settings
 from dcs_mailbox.errors import ParseError, StoreError
+from dcs_mailbox.keywords import ACK_SENT
 from dcs_mailbox.message import InboundMessage
 from dcs_mailbox.parse import parse_message
 from dcs_mailbox.store.answers import record_sent
@@ -87,6 +88,7 @@ class Incoming:
     raw: bytes
     arrived_at: datetime
     location: Location | None
+    keywords: frozenset[str] = frozenset()  # lower case, as found on the server
 
 
 @dataclass
@@ -130,7 +132,12 @@ class Pipeline:
             self.context = replace(self.context, **updates)  # type: ignore[arg-type]
 
     def process(
-        self, raw: bytes, *, arrived_at: datetime, location: Location | None
+        self,
+        raw: bytes,
+        *,
+        arrived_at: datetime,
+        location: Location | None,
+        keywords: frozenset[str] = frozenset(),
     ) -> RecordOutcome:
         sha256 = hashlib.sha256(raw).hexdigest()
         try:
@@ -143,7 +150,7 @@ class Pipeline:
             while True:
                 attempt += 1
                 try:
-                    return self._record(raw, arrived_at, location)
+                    return self._record(Incoming(raw, arrived_at, location, keywords))
                 except ParseError as exc:
                     return self._quarantine(
                         sha256, len(raw), f"illisible : {exc}", arrived_at, location
@@ -182,9 +189,7 @@ class Pipeline:
         transaction, sends the messages concerned through `process` one by one.
         """
         if len(items) <= 1:
-            return [
-                self.process(i.raw, arrived_at=i.arrived_at, location=i.location) for i in items
-            ]
+            return [self._process_item(i) for i in items]
         hashes = [hashlib.sha256(item.raw).hexdigest() for item in items]
         outcomes: list[RecordOutcome | None] = [None] * len(items)
         try:
@@ -220,9 +225,7 @@ class Pipeline:
         except SQLAlchemyError as exc:
             raise EnvironmentFailure.from_error(exc) from exc
         return [
-            outcome
-            if outcome is not None
-            else self.process(item.raw, arrived_at=item.arrived_at, location=item.location)
+            outcome if outcome is not None else self._process_item(item)
             for item, outcome in zip(items, outcomes, strict=True)
         ]
 
@@ -291,9 +294,13 @@ class Pipeline:
             add_location(session, row, location, self.clock.now())
             return outcome_of(session, row)
 
-    def _record(self, raw: bytes, arrived_at: datetime, location: Location | None) -> RecordOutcome:
-        message = parse_message(raw)
-        item = Incoming(raw, arrived_at, location)
+    def _process_item(self, item: Incoming) -> RecordOutcome:
+        return self.process(
+            item.raw, arrived_at=item.arrived_at, location=item.location, keywords=item.keywords
+        )
+
+    def _record(self, item: Incoming) -> RecordOutcome:
+        message = parse_message(item.raw)
         verdict = triage(message, self.context, deep=not self._history(item))
         now = self.clock.now()
         with self.sessions.begin() as session:
@@ -326,6 +333,7 @@ class Pipeline:
             own_addresses=self.settings.mailbox.own_addresses,
             max_acks_per_sender_per_day=self.settings.acknowledgement.max_per_sender_per_day,
             alert_recipients=tuple(self.settings.alerts.duty_addresses),
+            acknowledged_before=ACK_SENT in item.keywords,
         )
 
     def _note_failure(self, sha256: str, error: str) -> int:

@@ -20,7 +20,16 @@ import pytest
 
 from dcs_mailbox.cli import main
 from dcs_mailbox.errors import AlreadyRunningError
-from dcs_mailbox.store.models import IntakeFailure, Message, MessageStatus, OutboxState, Request
+from dcs_mailbox.keywords import ACK_SENT
+from dcs_mailbox.store.models import (
+    IntakeFailure,
+    Message,
+    MessageStatus,
+    OutboxMessage,
+    OutboxState,
+    Request,
+    RequestEvent,
+)
 from tests.integration.harness import RunningDaemon, daemon_settings, wait_until
 from tests.servers.dovecot import DovecotServer, StoredMessage
 from tests.servers.proxy import CuttingProxy
@@ -280,4 +289,26 @@ def test_disk_full_is_a_clear_error_and_a_retry_not_a_crash_loop(
     output = log().decode()
     assert "cannot write the raw archive" in output and "retrying in" in output
     assert "Traceback" not in output  # a clear error, not a crash
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_lost_database_does_not_acknowledge_again_what_the_mailbox_says_was_acknowledged(
+    tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpCapture
+) -> None:
+    """A database restored from an old backup, or a new one on the same mailbox: the
+    keyword set when the acknowledgement left is the mailbox's memory."""
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    with RunningDaemon(daemon_settings(tmp_path / "before", dovecot, smtp_server)) as running:
+        dovecot.deliver_lmtp(MAILBOX, build_eml(message_id="remembered@x.example"))
+        smtp_server.wait_for(1, timeout=10)
+        uid = dovecot.fetch_all("INBOX")[0].uid
+        wait_until(lambda: ACK_SENT in dovecot.keywords("INBOX", uid), "the keyword")
+    with RunningDaemon(daemon_settings(tmp_path / "after", dovecot, smtp_server)) as running:
+        wait_until(lambda: running.messages() == 1, "the request recorded again")
+        running.wait_cycles(2)
+        [request] = running.requests()
+        assert request.acknowledged_at is not None
+        assert running.count(OutboxMessage) == 0
+        assert running.count(RequestEvent, RequestEvent.type == "acknowledgement_found") == 1
     assert len(smtp_server.messages) == 1

@@ -272,8 +272,13 @@ def record_inbound(
     own_addresses: frozenset[str],
     max_acks_per_sender_per_day: int,
     alert_recipients: tuple[str, ...] = (),
+    acknowledged_before: bool = False,
 ) -> RecordOutcome:
-    """Write everything about one new message. The caller commits."""
+    """Write everything about one new message. The caller commits.
+
+    `acknowledged_before`: the message already carries the keyword set once its
+    acknowledgement left (keywords.ACK_SENT) — the mailbox remembers what a lost or
+    restored database forgot, so no second acknowledgement is queued."""
     prefixes = frozenset(c.reference_prefix for c in channels)
     # A copy of a message we sent (the proof copy, [acknowledgement].proof_copy) is
     # machine mail of our own: never part of the requester's thread.
@@ -407,6 +412,30 @@ def record_inbound(
         )
         _event(request, now, "urgent_alert_queued", {"to": ", ".join(alert_recipients)}, None)
         alert_queued = True
+    if acknowledged_before and decision.send:
+        # A database restored from backup, or a new one on an old mailbox: the request
+        # is new to us, its acknowledgement is not.
+        request.acknowledged_at = now
+        request.status = RequestStatus.ACKNOWLEDGED
+        _event(
+            request,
+            now,
+            "acknowledgement_found",
+            {
+                "detail": "accusé de réception déjà envoyé d'après le mot-clé de la boîte : "
+                "pas de second envoi"
+            },
+            None,
+        )
+        return RecordOutcome(
+            Disposition.NEW_REQUEST,
+            row.id,
+            reference,
+            channel.name,
+            acknowledged=True,
+            alert_queued=alert_queued,
+            flags=flags,
+        )
     if not decision.send or decision.recipient is None:
         reason = decision.reason
         _event(
