@@ -129,7 +129,7 @@ class ImapSettings(ServerEndpoint):
     # unsubscribed. Empty: off (only the data directory is locked).
     lease_folder: str = "dcs-mailbox-lease"
     # A lease not renewed for this long is stale (renewed every fifth of it). After a
-    # crash on another machine, a new daemon waits at most this long.
+    # crash on another machine, a new daemon is refused until this long has passed.
     lease_timeout_seconds: Annotated[float, Field(ge=30, le=3600)] = 300.0
 
 

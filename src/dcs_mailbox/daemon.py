@@ -114,7 +114,6 @@ class Daemon:
         self.cycles = 0  # completed sync+flush rounds, for status and tests
         self.unexpected_errors: list[str] = []  # bugs survived; tests assert there are none
         self._wake = threading.Event()
-        self._sent: ImapSentFolder | None = None
         self._last_uid = 0
         # systemd supervision (deploy/dcs-mailbox.service): read by the Supervision thread.
         self.health = IntakeHealth(self.imap_settings.timeout_seconds)
@@ -246,7 +245,6 @@ class Daemon:
 
     def _connected_loop(self) -> None:
         sent = ImapSentFolder(self._open, self.imap_settings.sent_folder)
-        self._sent = sent
         try:
             with self._open() as inbox:
                 use_idle = self.imap_settings.idle and inbox.has_idle()
@@ -331,6 +329,8 @@ class Daemon:
         uidvalidity, last_uid, uids = self._new_uids(inbox, folder, readonly=False)
         self._last_uid = max([last_uid, *uids])
         for batch in inbox.fetch_batches(uids, self.imap_settings.fetch_batch_size):
+            if self.lease is not None:
+                self.lease.renew_if_due()  # a backlog's sync may outlast the lease
             to_mark: dict[str, list[int]] = {}
             fetched = inbox.fetch(batch)
             outcomes = self.service.pipeline.process_batch(
@@ -368,29 +368,24 @@ class Daemon:
     ) -> set[int]:
         """Copies of what we sent, delivered back by the mail server
         (`[acknowledgement].proof_copy`): proof that the server accepted the message, which
-        settles a row a crash left `sending`. Filed in Sent if it lacks a copy, then removed
-        from the INBOX (agents need not see them). Returns their UIDs."""
-        automated = {
-            o.message_pk: item.uid
-            for item, o in zip(fetched, outcomes, strict=True)
-            if o.disposition is Disposition.AUTOMATED
-        }
-        copies = self.service.outbox.copies_among(list(automated))
+        settles a row a crash left `sending`. Removed from the INBOX (agents need not see
+        them); the Sent copy is the dispatcher's, from the archived bytes, after checking
+        Sent. Returns their UIDs."""
+        if not self.settings.acknowledgement.proof_copy:
+            return set()
+        automated: dict[int, list[int]] = {}
+        for item, outcome in zip(fetched, outcomes, strict=True):
+            if outcome.disposition is Disposition.AUTOMATED:
+                automated.setdefault(outcome.message_pk, []).append(item.uid)
+        copies = self.service.outbox.copies_among(
+            list(automated), sorted(self.settings.mailbox.own_addresses)
+        )
         if not copies:
             return set()
         now = self.service.clock.now()
-        to_file: list[tuple[int, int]] = []
-        for message_pk, outbox_id in copies.items():
-            placed, needs_sent_copy = self.service.outbox.proven(outbox_id, now)
-            self._mark_acknowledged(inbox, placed)
-            if needs_sent_copy:
-                to_file.append((automated[message_pk], outbox_id))
-        if to_file and self._sent is not None:
-            _session, sent_name = self._sent.ready()
-            inbox.copy_uids([uid for uid, _ in to_file], sent_name)
-            for _uid, outbox_id in to_file:
-                self.service.outbox.copied(outbox_id, now)
-        uids = {automated[pk] for pk in copies}
+        for outbox_id in copies.values():
+            self._mark_acknowledged(inbox, self.service.outbox.proven(outbox_id, now))
+        uids = {uid for pk in copies for uid in automated[pk]}
         inbox.remove(sorted(uids))
         return uids
 
@@ -460,7 +455,7 @@ class Daemon:
         because SMTP is the usual culprit (outbound/delay_alarm.py)."""
         now = self.service.clock.now()
         after = timedelta(minutes=self.settings.alerts.ack_delay_minutes)
-        with self.service.sessions() as session:
+        with self.service.sessions.begin() as session:
             alarm = due_alarm(session, now, after)
         if alarm is None:
             return
@@ -478,9 +473,11 @@ class Daemon:
             display_name=self.settings.mailbox.display_name,
             now=now,
         )
-        # Appended before it is marked: a crash in between repeats the notice, never
-        # loses it. Our own address: intake records it as our mail, never acknowledges it.
-        inbox.append(self.imap_settings.inbox, notice.as_bytes(), now, [r"\Flagged"])
+        # Appended before it is marked, unless already there (a crash, or a database that
+        # refused the mark, between the two): never lost, never repeated. Our own address:
+        # intake records it as our mail, never acknowledges it.
+        if not inbox.search_header("Message-ID", str(notice["Message-ID"])):
+            inbox.append(self.imap_settings.inbox, notice.as_bytes(), now, [r"\Flagged"])
         with self.service.sessions.begin() as session:
             mark_raised(session, alarm, now)
 

@@ -31,10 +31,13 @@ class ImapError(MailServerError):
 class SmtpError(MailServerError):
     """The SMTP server refused or could not take a message."""
 
-    def __init__(self, message: str, *, temporary: bool) -> None:
+    def __init__(self, message: str, *, temporary: bool, maybe_delivered: bool = False) -> None:
         super().__init__(message)
         # 4xx replies and connection failures are worth retrying; 5xx are not (RFC 5321 §4.2.1).
         self.temporary = temporary
+        # The final "." was sent but no reply came (timeout, disconnection): the server
+        # may have accepted the message (RFC 1047). Not to be sent again blind.
+        self.maybe_delivered = maybe_delivered
 
 
 class AlreadyRunningError(DcsMailboxError):

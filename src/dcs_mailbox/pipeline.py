@@ -24,7 +24,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DatabaseError,
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from dcs_mailbox.clock import Clock
@@ -61,6 +68,16 @@ class EnvironmentFailure(StoreError):
     @classmethod
     def from_error(cls, exc: BaseException) -> EnvironmentFailure:
         return cls(environment_error_text(exc))
+
+
+def _environmental(exc: BaseException) -> bool:
+    """The database or the disk failed, not this message: locked, unreachable, full, or
+    corrupt ("database disk image is malformed" is a DatabaseError, not operational).
+    A constraint or a value the column refuses is the message's (IntegrityError,
+    DataError)."""
+    if isinstance(exc, (OperationalError, OSError, StoreError)):
+        return True
+    return isinstance(exc, DatabaseError) and not isinstance(exc, (IntegrityError, DataError))
 
 
 def environment_error_text(exc: BaseException) -> str:
@@ -161,9 +178,9 @@ class Pipeline:
                     if known is not None:
                         return known
                     raise
-                except (OperationalError, StoreError, OSError):
-                    raise
                 except Exception as exc:
+                    if _environmental(exc):
+                        raise
                     error = f"{type(exc).__name__}: {exc}"
                     log.exception("processing message %s failed (attempt %d)", sha256[:12], attempt)
                     attempts = self._note_failure(sha256, error)
@@ -242,9 +259,9 @@ class Pipeline:
                     (index, self._record_in(session, message, verdict, items[index], now))
                     for index, message, verdict in prepared
                 ]
-        except (OperationalError, OSError, StoreError):
-            raise
-        except Exception:  # rolled back whole: each message is retried alone
+        except Exception as exc:  # rolled back whole: each message is retried alone
+            if _environmental(exc):
+                raise
             log.info("batch of %d rolled back; recording its messages one by one", len(items))
             return
         for index, outcome in recorded:
@@ -275,9 +292,9 @@ class Pipeline:
                         services=self.context.services,
                         own_text=own_text,
                     ).kind.value
-            except (OperationalError, StoreError, OSError):
-                raise
             except Exception as exc:
+                if _environmental(exc):
+                    raise
                 log.exception("Sent message %s could not be processed", sha256[:12])
                 self._quarantine(
                     sha256, len(raw), f"{type(exc).__name__}: {exc}", sent_at, location

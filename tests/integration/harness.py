@@ -25,7 +25,8 @@ T = TypeVar("T")
 def daemon_settings(
     tmp_path: Path,
     dovecot: DovecotServer,
-    smtp: SmtpCapture,
+    smtp_server: SmtpCapture,
+    /,
     *,
     imap: dict[str, Any] | None = None,
     **sections: Any,
@@ -44,8 +45,13 @@ def daemon_settings(
             "reconnect_max_seconds": 2,
             **(imap or {}),
         },
-        smtp={"host": smtp.host, "port": smtp.port, "security": "plain", "timeout_seconds": 5},
         **{
+            "smtp": {
+                "host": smtp_server.host,
+                "port": smtp_server.port,
+                "security": "plain",
+                "timeout_seconds": 5,
+            },
             "acknowledgement": {"retry_initial_seconds": 0.5, "retry_max_seconds": 1},
             **sections,
         },

@@ -131,7 +131,8 @@ def test_smtp_down_for_a_long_stretch_queues_retries_and_alerts_agents_once(
         running.wait_cycles(2)
         elapsed = time.monotonic() - started
         rows = running.outbox()
-        assert [r.state for r in rows] == [OutboxState.PENDING] * 3
+        # (a row is `sending` for the instant of an attempt)
+        assert {r.state for r in rows} <= {OutboxState.PENDING, OutboxState.SENDING}
         assert all(r.attempts >= 2 for r in rows)
         # Without backoff a round every 0.5 s would make ~2 attempts a second per request.
         assert max(r.attempts for r in rows) <= 2 + elapsed / 1.6 + 3

@@ -113,7 +113,7 @@ def test_crash_after_the_server_accepted_is_settled_by_the_copy_not_resent(
             ]
     assert any("copie de contrôle" in d for d in details)
     assert len(smtp_server.messages) == 1  # never sent again
-    assert len(subjects(dovecot, "Sent")) == 1  # the copy itself was filed in Sent
+    assert len(subjects(dovecot, "Sent")) == 1  # a Sent copy, filed once
     assert len(dovecot.fetch_all("INBOX")) == 1  # and left the INBOX
 
 
@@ -142,3 +142,44 @@ def test_crash_before_the_server_accepted_sends_once_after_the_grace_period(
     assert waited >= 1.5  # it waited for a copy that could not come
     assert ack.rcpt_tos == (REQUESTER, MAILBOX)
     assert len(smtp_server.messages) == 1
+
+
+def test_no_reply_to_the_final_dot_is_settled_by_the_copy_not_resent(
+    tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpCapture
+) -> None:
+    """RFC 1047's case without any crash: the server took the message but its reply
+    never came (timeout). The row stays `sending`; the copy settles it."""
+    deliver_locally(smtp_server, dovecot)
+    smtp_server.reply_delay = 2.0
+    settings = daemon_settings(
+        tmp_path,
+        dovecot,
+        smtp_server,
+        smtp={
+            "host": smtp_server.host,
+            "port": smtp_server.port,
+            "security": "plain",
+            "timeout_seconds": 0.5,
+        },
+        acknowledgement={"retry_initial_seconds": 0.5, "proof_copy": True},
+    )
+    with RunningDaemon(settings) as running:
+        dovecot.deliver_lmtp(MAILBOX, build_eml())
+
+        def unanswered() -> bool:
+            rows = running.outbox()
+            return bool(rows) and "after the final dot" in (rows[0].last_error or "")
+
+        wait_until(unanswered, "an attempt without a reply")
+        smtp_server.reply_delay = 0.0
+        wait_until(lambda: running.outbox()[0].state == OutboxState.SENT, "settled", timeout=20)
+        running.wait_cycles(2)
+        with running.service.sessions() as session:
+            details = [
+                e.detail
+                for e in session.scalars(
+                    select(RequestEvent).where(RequestEvent.type == "acknowledgement_sent")
+                )
+            ]
+    assert len(smtp_server.messages) == 1
+    assert any("copie de contrôle" in d for d in details)

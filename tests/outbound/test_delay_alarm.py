@@ -32,8 +32,14 @@ def request_at(service: Service, when: datetime, n: int) -> int:
         location=None,
     )
     assert outcome.acknowledgement_queued
-    with service.sessions() as session:
-        return session.scalars(select(Request.id).order_by(Request.id.desc())).first() or 0
+    with service.sessions.begin() as session:  # as after a refused attempt
+        request_id = session.scalars(select(Request.id).order_by(Request.id.desc())).first()
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.request_id == request_id)
+            .values(attempts=1, last_error="451 4.3.0 try later")
+        )
+        return request_id or 0
 
 
 def send(service: Service, request_id: int) -> None:
@@ -68,10 +74,19 @@ def test_nothing_before_the_delay_then_one_notice_per_incident(service: Service)
     send(service, second)
     send(service, third)
     assert raise_if_due(service, START + 5 * HOUR) is None  # nothing waits
-    # A later outage is a new incident.
+    # A later outage is a new incident; a request never refused is not one.
+    with service.sessions.begin() as session:
+        fresh = request_at(service, START + 6 * HOUR, 9)
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.request_id == fresh)
+            .values(attempts=0, last_error=None)
+        )
+    assert raise_if_due(service, START + 8 * HOUR) is None
+    send(service, fresh)
     request_at(service, START + 10 * HOUR, 4)
     assert raise_if_due(service, START + 10 * HOUR + timedelta(minutes=30)) is None
-    assert raise_if_due(service, START + 11 * HOUR) == "CDSE-2026-0004"
+    assert raise_if_due(service, START + 11 * HOUR) == "CDSE-2026-0005"
 
 
 def test_the_notice_is_french_and_says_how_long_is_left(service: Service) -> None:
@@ -80,7 +95,7 @@ def test_the_notice_is_french_and_says_how_long_is_left(service: Service) -> Non
     now = START + timedelta(hours=2, minutes=30)
     with service.sessions() as session:
         alarm = due_alarm(session, now, HOUR)
-    assert alarm is not None and alarm.waiting == 2
+    assert alarm is not None and alarm.waiting == 2 and alarm.last_error == "451 4.3.0 try later"
     message = compose_alarm(
         service.renderer, alarm, mailbox="sec-dcs@interieur.gouv.fr", display_name="DCS", now=now
     )

@@ -7,6 +7,7 @@ be stopped and started again on the same port, for retry and outage tests.
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import socket
 import ssl
@@ -63,7 +64,7 @@ class _CaptureHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        failure = self._capture.fail_with
+        failure = self._capture.fail_with or self._capture.refuse_recipients.get(address.lower())
         if failure is not None:
             return f"{failure[0]} {failure[1]}"
         envelope.rcpt_tos.append(address)
@@ -95,6 +96,10 @@ class _CaptureHandler:
             for rcpt in envelope.rcpt_tos:
                 if rcpt.lower() in addresses:
                     deliver(rcpt, raw)  # like an MTA's local delivery (here before the 250)
+        if self._capture.reply_delay:
+            # Accepted, but the reply comes late: a client with a shorter timeout sees no
+            # answer to its final dot (RFC 1047's case).
+            await asyncio.sleep(self._capture.reply_delay)
         return "250 Message accepted for delivery"
 
 
@@ -169,6 +174,9 @@ class SmtpCapture:
         # (addresses, deliver): mail for these recipients is also handed to deliver(rcpt,
         # raw) — e.g. Dovecot's LMTP — as a real server delivers its own domain's mail.
         self.local_delivery: tuple[frozenset[str], Callable[[str, bytes], None]] | None = None
+        # {lower-case address: (code, text)}: RCPT refused for these recipients only.
+        self.refuse_recipients: dict[str, tuple[int, str]] = {}
+        self.reply_delay = 0.0  # seconds before the reply to the final dot
 
     @property
     def port(self) -> int:

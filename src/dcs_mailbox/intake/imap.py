@@ -263,12 +263,6 @@ class ImapSession:
                 found[uid] = (header, at if at.tzinfo else at.replace(tzinfo=UTC))
         return found
 
-    def copy_uids(self, uids: Sequence[int], folder: str) -> None:
-        """COPY `uids` of the selected folder into `folder` (which exists)."""
-        if uids:
-            with self._exchange():
-                self.client.copy(list(uids), folder)
-
     def remove(self, uids: Sequence[int]) -> bool:
         """Remove exactly `uids` from the selected folder: \\Deleted + UID EXPUNGE (RFC
         4315). Without UIDPLUS a plain EXPUNGE would also purge what agents marked

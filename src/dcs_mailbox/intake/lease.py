@@ -161,7 +161,7 @@ class MailboxLease:
         earlier = [r for r in rivals if self._rank_of(r, records) < uid]
         if earlier:
             holder = min(earlier, key=lambda r: self._rank_of(r, records))
-            session.delete([uid])
+            session.delete([r.uid for r in records if r.holder.instance == self.holder.instance])
             self.close()
             seconds = (mine.at - holder.at).total_seconds()
             raise AlreadyRunningError(
@@ -204,9 +204,11 @@ class MailboxLease:
             raise LeaseLost(
                 f"another dcs-mailbox holds this mailbox ({earlier[0].holder.describe()}): stopping"
             )
-        self._remove_stale(session, records, mine, keep={uid})
+        # Ours from now on, before anything is deleted: if the reply to the deletion is
+        # lost, the next renewal must not take the new lease for someone else's.
         self.uid = uid
         self._renewed_at = self._monotonic()
+        self._remove_stale(session, records, mine, keep={uid})
 
     def release(self) -> None:
         """Remove our lease (best effort: a stale one is removed by the next daemon)."""

@@ -42,7 +42,8 @@ class DelayAlarm:
 
 def due_alarm(session: Session, now: datetime, after: timedelta) -> DelayAlarm | None:
     """The notice to raise now, if any: the oldest waiting acknowledgement is older than
-    `after`, and no request covered by an earlier notice is still waiting."""
+    `after` and was refused at least once, and no request covered by an earlier notice
+    is still waiting. Writes (the caller commits): requests joining an ongoing incident."""
     waiting = (
         select(OutboxMessage.request_id)
         .where(OutboxMessage.kind == ACKNOWLEDGEMENT, OutboxMessage.state.in_(WAITING))
@@ -54,6 +55,9 @@ def due_alarm(session: Session, now: datetime, after: timedelta) -> DelayAlarm |
         .limit(1)
     )
     if ongoing is not None:
+        # The incident goes on: requests that started waiting since belong to it too, so
+        # the queue draining in any order cannot look like a new incident.
+        _extend_incident(session, now)
         return None
     oldest = session.execute(
         select(OutboxMessage, Request)
@@ -65,7 +69,9 @@ def due_alarm(session: Session, now: datetime, after: timedelta) -> DelayAlarm |
     if oldest is None:
         return None
     outbox, request = oldest
-    if now - request.received_at < after:
+    if now - request.received_at < after or outbox.last_error is None:
+        # Not late yet, or never refused: a daemon back after a long stop is not an
+        # SMTP outage (its queue leaves on this very round).
         return None
     count = session.scalar(
         select(func.count(OutboxMessage.id)).where(
@@ -84,13 +90,28 @@ def due_alarm(session: Session, now: datetime, after: timedelta) -> DelayAlarm |
 
 def mark_raised(session: Session, alarm: DelayAlarm, now: datetime) -> None:
     """Every request waiting now belongs to the incident the notice announced."""
-    request_ids = session.scalars(
-        select(OutboxMessage.request_id).where(
-            OutboxMessage.kind == ACKNOWLEDGEMENT, OutboxMessage.state.in_(WAITING)
-        )
-    ).all()
     detail = json.dumps({"oldest": alarm.reference, "waiting": alarm.waiting})
-    for request_id in {alarm.request_id, *request_ids}:
+    _mark_waiting(session, now, detail, also=alarm.request_id)
+
+
+def _extend_incident(session: Session, now: datetime) -> None:
+    _mark_waiting(session, now, json.dumps({"joined": "incident en cours"}))
+
+
+def _mark_waiting(session: Session, now: datetime, detail: str, also: int | None = None) -> None:
+    marked = select(RequestEvent.request_id).where(RequestEvent.type == ALARM_EVENT)
+    request_ids = set(
+        session.scalars(
+            select(OutboxMessage.request_id).where(
+                OutboxMessage.kind == ACKNOWLEDGEMENT,
+                OutboxMessage.state.in_(WAITING),
+                OutboxMessage.request_id.not_in(marked),
+            )
+        ).all()
+    )
+    if also is not None:
+        request_ids.add(also)
+    for request_id in request_ids:
         session.add(
             RequestEvent(
                 request_id=request_id, at=now, type=ALARM_EVENT, detail=detail, message_pk=None

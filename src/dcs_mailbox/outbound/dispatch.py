@@ -14,8 +14,12 @@ Order of one send, and what a crash at each point leaves:
    already there), never a second SMTP send.
 
 The one window left is between the server accepting the final "." and our commit in
-step 3 (RFC 1047 describes it): a crash exactly there sends the acknowledgement twice
-unless the submission server files a Sent copy itself. It lasts one SQLite commit.
+step 3 (RFC 1047 describes it): a crash exactly there, or a reply to the "." that never
+comes, leaves the row SENDING while the message may have left. With proof copies
+([acknowledgement].proof_copy) the mailbox's envelope copy settles it: such a row waits
+up to proof_grace_seconds for that copy (the daemon's intake marks it sent) before it is
+sent again, and every transaction is all-or-nothing so the copy cannot go without the
+requester's. Without them, the Sent folder is the only evidence.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ class Dispatcher:
 
     def flush(self, sent_folder: SentFolder | None) -> FlushReport:
         report = FlushReport()
+        report.placed.extend(self.outbox.complete_committed_sends(self.clock.now()))
         due = self.outbox.due(self.clock.now())
         if due:
             sender = self.sender_factory()
@@ -109,6 +114,7 @@ class Dispatcher:
                     now,
                     f"vérification impossible : {exc}",
                     now + self._backoff(item.attempts),
+                    keep_sending=True,
                 )
                 return True
             if already:
@@ -128,9 +134,14 @@ class Dispatcher:
         recipients = [r.strip() for r in item.recipient.split(",") if r.strip()]
         if self.settings.acknowledgement.proof_copy:
             recipients.append(self.settings.mailbox.address)  # envelope only: the proof copy
-        self.outbox.begin_attempt(item.outbox_id, now)
+        self.outbox.begin_attempt(item.outbox_id, now, raw_sha256)
         try:
-            sender.send(message, envelope_from=self.settings.mailbox.address, recipients=recipients)
+            sender.send(
+                message,
+                envelope_from=self.settings.mailbox.address,
+                recipients=recipients,
+                all_or_nothing=self.settings.acknowledgement.proof_copy,
+            )
         except SmtpError as exc:
             attempts = item.attempts + 1
             if exc.temporary:
@@ -144,7 +155,9 @@ class Dispatcher:
                     retry_at.isoformat(),
                     exc,
                 )
-                self.outbox.retry(item.outbox_id, now, str(exc), retry_at)
+                self.outbox.retry(
+                    item.outbox_id, now, str(exc), retry_at, keep_sending=exc.maybe_delivered
+                )
                 report.delayed.append(item.message_id)
                 return False
             log.error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -72,32 +73,65 @@ class SmtpSender:
             raise SmtpError(f"cannot reach {where}: {exc}", temporary=True) from exc
         self._smtp = smtp
 
-    def send(self, message: EmailMessage, *, envelope_from: str, recipients: list[str]) -> None:
+    def send(
+        self,
+        message: EmailMessage,
+        *,
+        envelope_from: str,
+        recipients: list[str],
+        all_or_nothing: bool = False,
+    ) -> None:
+        """One SMTP transaction. If the server refuses every recipient, or any of them with
+        `all_or_nothing` (proof copies: the mailbox's copy must mean the requester's went
+        too), the transaction is reset before DATA. Otherwise the accepted recipients get
+        the message and the refusal is raised after it, as permanent (nothing to retry
+        without sending the others a second copy)."""
         if self._smtp is None:
             self.connect()
-        assert self._smtp is not None
+        smtp = self._smtp
+        assert smtp is not None
+        dot_sent = False
         try:
-            refused = self._smtp.send_message(message, from_addr=envelope_from, to_addrs=recipients)
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            raise SmtpError(
-                f"recipient refused: {_describe_refusals(exc.recipients)}",
-                temporary=all(400 <= c < 500 for c in codes),
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
-            self.close()
-            text = (
-                exc.smtp_error.decode("utf-8", "replace")
-                if isinstance(exc.smtp_error, bytes)
-                else str(exc.smtp_error)
-            )
-            raise SmtpError(
-                f"SMTP server answered {exc.smtp_code} {text}", temporary=exc.smtp_code < 500
-            ) from exc
+            code, reply = smtp.mail(envelope_from)
+            if code != 250:
+                smtp.rset()
+                raise SmtpError(
+                    f"sender {envelope_from} refused: {code} {_text(reply)}",
+                    temporary=400 <= code < 500,
+                )
+            refused: dict[str, tuple[int, bytes]] = {}
+            for recipient in recipients:
+                code, reply = smtp.rcpt(recipient)
+                if code not in (250, 251):
+                    refused[recipient] = (code, reply)
+            if refused and (all_or_nothing or len(refused) == len(recipients)):
+                smtp.rset()
+                raise SmtpError(
+                    f"recipient refused: {_describe_refusals(refused)}",
+                    temporary=all(400 <= c < 500 for c, _ in refused.values()),
+                )
+            code, reply = smtp.docmd("DATA")
+            if code != 354:
+                smtp.rset()
+                raise SmtpError(
+                    f"SMTP server answered {code} {_text(reply)} to DATA",
+                    temporary=code < 500,
+                )
+            smtp.send(_dot_stuffed(message.as_bytes()))
+            dot_sent = True
+            code, reply = smtp.getreply()
+            if code != 250:
+                raise SmtpError(f"SMTP server answered {code} {_text(reply)}", temporary=code < 500)
+        except SmtpError:
+            raise
         except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             self.close()
-            raise SmtpError(f"SMTP exchange failed: {exc}", temporary=True) from exc
-        if refused:  # partial refusal: acknowledgements have one recipient, so unreachable
+            raise SmtpError(
+                f"SMTP exchange failed{' after the final dot' if dot_sent else ''}: {exc}",
+                temporary=True,
+                maybe_delivered=dot_sent,
+            ) from exc
+        if refused:  # the others have it
             raise SmtpError(f"recipient refused: {_describe_refusals(refused)}", temporary=False)
 
     def close(self) -> None:
@@ -107,6 +141,22 @@ class SmtpSender:
             except (OSError, smtplib.SMTPException):
                 self._smtp.close()
             self._smtp = None
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+_LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """CRLF line ends, leading dots doubled, the end-of-data line (RFC 5321 §4.5.2)."""
+    data = _LEADING_DOT.sub(b"..", _LINE_ENDS.sub(b"\r\n", data))
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
 
 
 def _describe_refusals(refused: dict[str, tuple[int, bytes]]) -> str:

@@ -24,10 +24,14 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
 
 def make_engine(url: str, busy_timeout_seconds: float = 30.0) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": busy_timeout_seconds})
+        # hide_parameters: statement parameters (people's names and addresses) never
+        # reach an exception's text, hence never a log line or a quarantine reason.
+        engine = create_engine(
+            url, connect_args={"timeout": busy_timeout_seconds}, hide_parameters=True
+        )
         event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_seconds))
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_pragmas(busy_timeout_seconds: float) -> Any:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dcs_mailbox.store.models import (
@@ -124,7 +124,7 @@ class OutboxStore:
                 .limit(1)
             )
 
-    def begin_attempt(self, outbox_id: int, now: datetime) -> None:
+    def begin_attempt(self, outbox_id: int, now: datetime, raw_sha256: str | None = None) -> None:
         """Committed before the SMTP exchange: after a crash, SENDING means "this message
         may have left", and the dispatcher looks for it before sending again."""
         with self.sessions.begin() as session:
@@ -133,6 +133,10 @@ class OutboxStore:
             row.attempts += 1
             row.next_attempt_at = now
             row.attempt_started_at = now
+            if raw_sha256:
+                # The bytes about to leave (archived): whatever settles this attempt later
+                # (a proof copy, a repair after a crash) can still file them in Sent.
+                row.raw_sha256 = raw_sha256
 
     def commit_sent(self, outbox_id: int, now: datetime) -> None:
         """The first thing done after the server's 250: one UPDATE, one commit. A crash
@@ -192,23 +196,54 @@ class OutboxStore:
         with self.sessions.begin() as session:
             session.get_one(OutboxMessage, outbox_id).next_attempt_at = until
 
-    def proven(self, outbox_id: int, now: datetime) -> tuple[list[Placed], bool]:
+    def proven(self, outbox_id: int, now: datetime) -> list[Placed]:
         """The copy of a message we sent came back (`[acknowledgement].proof_copy`): the
-        server accepted it. A row a crash left SENDING (or PENDING after a failed check) is
-        sent. Returns where to set keywords, and whether the Sent folder still lacks a copy."""
+        server accepted it, for every recipient (all-or-nothing transactions). A row a
+        crash or a lost reply left SENDING or PENDING is sent; a SENT row whose
+        bookkeeping a crash cut short is completed. Returns where to set keywords."""
         with self.sessions() as session:
             row = session.get_one(OutboxMessage, outbox_id)
-            state, copied = OutboxState(row.state), row.copied_to_sent_at is not None
-        placed: list[Placed] = []
-        if state in (OutboxState.SENDING, OutboxState.PENDING):
-            placed = self.sent(outbox_id, now, None, proven=True)
-            return placed, True
-        return placed, not copied
+            state = OutboxState(row.state)
+            unfinished = state is OutboxState.SENT and _bookkeeping_missing(session, row)
+        if state in (OutboxState.SENDING, OutboxState.PENDING) or unfinished:
+            return self.sent(outbox_id, now, None, proven=True)
+        return []
 
-    def retry(self, outbox_id: int, now: datetime, error: str, retry_at: datetime) -> None:
+    def complete_committed_sends(self, now: datetime) -> list[Placed]:
+        """Rows committed SENT whose bookkeeping (`sent`) a crash cut short: the request
+        not marked acknowledged, no event. Completed once, from the next flush."""
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(OutboxMessage)
+                .join(Request, OutboxMessage.request_id == Request.id)
+                .where(
+                    OutboxMessage.state == OutboxState.SENT,
+                    OutboxMessage.kind == ACKNOWLEDGEMENT,
+                    Request.acknowledged_at.is_(None),
+                )
+            ).all()
+            pending = [(row.id, row.sent_at or now) for row in rows]
+        placed: list[Placed] = []
+        for outbox_id, sent_at in pending:
+            placed.extend(self.sent(outbox_id, sent_at, None))
+        return placed
+
+    def retry(
+        self,
+        outbox_id: int,
+        now: datetime,
+        error: str,
+        retry_at: datetime,
+        *,
+        keep_sending: bool = False,
+    ) -> None:
+        """Try again at `retry_at`. `keep_sending`: the message may have left (no reply to
+        the final dot, or the Sent folder could not be checked): the row stays SENDING,
+        so the next attempt looks for evidence before sending."""
         with self.sessions.begin() as session:
             row = session.get_one(OutboxMessage, outbox_id)
-            row.state = OutboxState.PENDING
+            if not keep_sending:
+                row.state = OutboxState.PENDING
             row.last_error = error[:2000]
             row.next_attempt_at = retry_at
             _event(
@@ -240,22 +275,32 @@ class OutboxStore:
             )
             return [SentCopy(r.id, r.message_id_header, r.raw_sha256 or "") for r in rows]
 
-    def copies_among(self, message_pks: Sequence[int]) -> dict[int, int]:
-        """Which of these recorded messages are copies of messages we sent (same
-        Message-ID as an outbox row): {message pk: outbox id}. One query per batch."""
+    def copies_among(self, message_pks: Sequence[int], own: Sequence[str]) -> dict[int, int]:
+        """Which of these recorded messages are copies of messages we sent: same
+        Message-ID as an outbox row and from one of our `own` addresses (a requester
+        knows the Message-ID of the acknowledgement they got). {message pk: outbox id}."""
         if not message_pks:
             return {}
         with self.sessions() as session:
             rows = session.execute(
                 select(Message.id, OutboxMessage.id)
                 .join(OutboxMessage, OutboxMessage.message_id_header == Message.message_id_header)
-                .where(Message.id.in_(message_pks))
+                .where(
+                    Message.id.in_(message_pks),
+                    func.lower(Message.from_address).in_([a.lower() for a in own]),
+                )
             ).all()
         return {message_pk: outbox_id for message_pk, outbox_id in rows}
 
     def copied(self, outbox_id: int, now: datetime) -> None:
         with self.sessions.begin() as session:
             session.get_one(OutboxMessage, outbox_id).copied_to_sent_at = now
+
+
+def _bookkeeping_missing(session: Session, row: OutboxMessage) -> bool:
+    if row.kind != ACKNOWLEDGEMENT:
+        return False
+    return session.get_one(Request, row.request_id).acknowledged_at is None
 
 
 def _event(

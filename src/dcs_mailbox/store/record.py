@@ -110,20 +110,12 @@ def add_location(
 
 
 def _insert_new(session: Session, row: Message, location: Location | None, now: datetime) -> None:
-    """A message row seen for the first time, with its location: a UID names one message
-    for the life of its UIDVALIDITY (RFC 3501 §2.3.1.1), so no location can exist yet."""
+    """A message row seen for the first time, with its location. A location already
+    recorded for other bytes (a server that re-renders a message, or reuses a UID under
+    the same UIDVALIDITY) keeps its first message, as add_location does."""
     session.add(row)
     session.flush()
-    if location is not None:
-        session.add(
-            MailboxItem(
-                folder=location.folder,
-                uidvalidity=location.uidvalidity,
-                uid=location.uid,
-                message_pk=row.id,
-                seen_at=now,
-            )
-        )
+    add_location(session, row, location, now)
 
 
 def _copy_of_ours(session: Session, message: InboundMessage, own: frozenset[str]) -> bool:
