@@ -190,7 +190,7 @@ class AlertSettings(_Section):
     duty_addresses: tuple[EmailAddress, ...] = ()
     # An acknowledgement still waiting this long after its request arrived (SMTP server
     # down or refusing) puts a flagged notice in the INBOX, once per incident
-    # (outbound/delay_alarm.py): well before the 24 h promise of protocol art. 3.
+    # (store/ack_delay.py): well before the 24 h promise of protocol art. 3.
     ack_delay_minutes: Annotated[float, Field(gt=0, lt=1440)] = 60.0
 
 

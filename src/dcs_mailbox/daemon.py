@@ -26,11 +26,12 @@ from dcs_mailbox.intake.imap import FetchedMessage, ImapSentFolder, ImapSession
 from dcs_mailbox.intake.lease import LeaseHolder, MailboxLease
 from dcs_mailbox.keywords import ACK_SENT, keywords_for
 from dcs_mailbox.notify import Notifier, Supervision
-from dcs_mailbox.outbound.delay_alarm import compose_alarm, due_alarm, mark_raised
+from dcs_mailbox.outbound.delay_alarm import compose_alarm
 from dcs_mailbox.pipeline import Incoming, environment_error_text
 from dcs_mailbox.scheduler import Scheduler
 from dcs_mailbox.service import DataDirLock, Service
 from dcs_mailbox.status import outbox_sizes
+from dcs_mailbox.store.ack_delay import due_alarm, mark_raised
 from dcs_mailbox.store.agent_tags import apply_agent_tags, tagged_candidates
 from dcs_mailbox.store.intake import Checkpoint
 from dcs_mailbox.store.outbox import Placed
@@ -452,7 +453,7 @@ class Daemon:
 
     def _raise_delay_alarm(self, inbox: ImapSession) -> None:
         """Acknowledgements waiting too long: a flagged notice in the INBOX, through IMAP
-        because SMTP is the usual culprit (outbound/delay_alarm.py)."""
+        because SMTP is the usual culprit (store/ack_delay.py, outbound/delay_alarm.py)."""
         now = self.service.clock.now()
         after = timedelta(minutes=self.settings.alerts.ack_delay_minutes)
         with self.service.sessions.begin() as session:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from dcs_mailbox.config import Settings
 from dcs_mailbox.store.db import make_engine, make_session_factory, require_current_schema
 from dcs_mailbox.store.models import (
+    WAITING_STATES,
     FolderCheckpoint,
     Message,
     MessageStatus,
@@ -109,7 +110,7 @@ def gather(session: Session, now: datetime) -> HealthReport:
         select(Request.reference, OutboxMessage.created_at)
         .join(Request, Request.id == OutboxMessage.request_id)
         .where(OutboxMessage.kind == ACKNOWLEDGEMENT)
-        .where(OutboxMessage.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
+        .where(OutboxMessage.state.in_(WAITING_STATES))
         .order_by(OutboxMessage.created_at, OutboxMessage.id)
         .limit(1)
     ).first()

@@ -1,4 +1,5 @@
-"""One delay notice per incident (outbound/delay_alarm.py), on a real SQLite database."""
+"""One delay notice per incident (store/ack_delay.py, outbound/delay_alarm.py), on a real
+SQLite database."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from dcs_mailbox.outbound.delay_alarm import compose_alarm, due_alarm, mark_raised
+from dcs_mailbox.outbound.delay_alarm import compose_alarm
 from dcs_mailbox.service import Service
+from dcs_mailbox.store.ack_delay import due_alarm, mark_raised
 from dcs_mailbox.store.models import OutboxMessage, OutboxState, Request
 from tests.support import at, build_eml, make_service, make_settings
 

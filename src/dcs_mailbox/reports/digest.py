@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session
 from dcs_mailbox.config import DigestSettings, Settings
 from dcs_mailbox.outbound.french import duration_fr, long_day_fr
 from dcs_mailbox.outbound.render import Envelope, TemplateRenderer
-from dcs_mailbox.store.models import OutboxMessage, OutboxState, Request, RequestStatus
+from dcs_mailbox.store.models import (
+    WAITING_STATES,
+    OutboxMessage,
+    OutboxState,
+    Request,
+    RequestStatus,
+)
 from dcs_mailbox.store.record import ACKNOWLEDGEMENT
 
 DIGEST_KIND = "digest"
@@ -32,7 +38,7 @@ DIGEST_TEMPLATE = "digest"
 # has left the agents' to-do list.
 OPEN_STATUSES = (RequestStatus.RECEIVED, RequestStatus.ACKNOWLEDGED)
 # An acknowledgement in one of these states has not reached the requester.
-UNSENT_STATES = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.FAILED)
+UNSENT_STATES = (*WAITING_STATES, OutboxState.FAILED)
 
 _STATE_LABELS = {
     OutboxState.PENDING: "en attente d'un nouvel essai",

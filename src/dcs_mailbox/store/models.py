@@ -77,6 +77,10 @@ class OutboxState(StrEnum):
     FAILED = "failed"  # the server refused for good (5xx): an agent must act
 
 
+# Still owed: waiting for its (next) attempt, or perhaps gone (SENDING).
+WAITING_STATES = (OutboxState.PENDING, OutboxState.SENDING)
+
+
 class MessageStatus(StrEnum):
     RECORDED = "recorded"
     QUARANTINED = "quarantined"

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dcs_mailbox.store.models import (
+    WAITING_STATES,
     MailboxItem,
     Message,
     OutboxMessage,
@@ -73,7 +74,7 @@ class OutboxStore:
                 select(OutboxMessage, Request)
                 .join(Request, OutboxMessage.request_id == Request.id)
                 .where(
-                    OutboxMessage.state.in_((OutboxState.PENDING, OutboxState.SENDING)),
+                    OutboxMessage.state.in_(WAITING_STATES),
                     OutboxMessage.next_attempt_at <= now,
                 )
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
@@ -119,7 +120,7 @@ class OutboxStore:
         with self.sessions() as session:
             return session.scalar(
                 select(OutboxMessage.next_attempt_at)
-                .where(OutboxMessage.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
+                .where(OutboxMessage.state.in_(WAITING_STATES))
                 .order_by(OutboxMessage.next_attempt_at)
                 .limit(1)
             )
@@ -205,7 +206,7 @@ class OutboxStore:
             row = session.get_one(OutboxMessage, outbox_id)
             state = OutboxState(row.state)
             unfinished = state is OutboxState.SENT and _bookkeeping_missing(session, row)
-        if state in (OutboxState.SENDING, OutboxState.PENDING) or unfinished:
+        if state in WAITING_STATES or unfinished:
             return self.sent(outbox_id, now, None, proven=True)
         return []
 

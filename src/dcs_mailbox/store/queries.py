@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dcs_mailbox.store.models import (
+    WAITING_STATES,
     IntakeFailure,
     Message,
     MessageStatus,
@@ -162,9 +163,7 @@ def counts(session: Session) -> Counts:
         ),
         requests=count(select(func.count(Request.id))),
         outbox_pending=count(
-            select(func.count(OutboxMessage.id)).where(
-                OutboxMessage.state.in_((OutboxState.PENDING, OutboxState.SENDING))
-            )
+            select(func.count(OutboxMessage.id)).where(OutboxMessage.state.in_(WAITING_STATES))
         ),
         outbox_failed=count(
             select(func.count(OutboxMessage.id)).where(OutboxMessage.state == OutboxState.FAILED)
